@@ -1,0 +1,207 @@
+"""Use cases: the only entry point for the CLI (and later web and agent).
+
+``load`` reads inputs into a ``ClusterState``; ``analyze`` builds the class universe and the
+evaluation; ``resolve`` turns endpoint strings into pods or addresses; ``run_tests`` checks a
+ConnectivityTest; ``explain`` answers one flow.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from netfence.engine.classes import Universe
+from netfence.engine.evaluate import Evaluation
+from netfence.engine.query import External, FlowVerdict, MapRow, Point, Query, view_rows
+from netfence.errors import Diagnostic, InputError, Severity, SourceRef
+from netfence.model.cluster import ClusterState, Pod
+from netfence.model.net import ip_to_int
+from netfence.model.ports import Protocol
+from netfence.sources.files import TextFile, read_inputs
+from netfence.sources.kubectl import read_cluster
+from netfence.sources.manifests import build_state
+from netfence.sources.parse import parse_file
+from netfence.sources.specs import Case, load_tests
+
+__all__ = ["Analysis", "CaseResult", "analyze", "load", "resolve", "run_tests"]
+
+
+def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
+         context: str | None = None, kubeconfig: str | None = None,
+         stdin_text: str | None = None) -> ClusterState:
+    """Read manifests (and/or a live cluster) into a snapshot; diagnostics ride along."""
+    files: list[TextFile] = []
+    diags: list[Diagnostic] = []
+    if paths:
+        files, diags = read_inputs(paths, recursive, stdin_text)
+    if cluster:
+        files += read_cluster(context, kubeconfig)
+    docs = []
+    for tf in files:
+        got, d2 = parse_file(tf)
+        docs.extend(got)
+        diags.extend(d2)
+    if not docs and not any(d.severity >= Severity.ERROR for d in diags):
+        where = ", ".join(paths) if paths else "the cluster"
+        diags.append(Diagnostic(Severity.ERROR, "no-objects", "no objects found",
+                                SourceRef(where)))
+    return build_state(docs, diags)
+
+
+@dataclass
+class Analysis:
+    """A loaded state with its evaluation and query helpers."""
+
+    state: ClusterState
+    universe: Universe
+    evaluation: Evaluation
+    query: Query
+
+    def rows(self, by: str) -> list[MapRow]:
+        return view_rows(self.evaluation, by)
+
+
+def analyze(state: ClusterState) -> Analysis:
+    u = Universe(state)
+    ev = Evaluation(u)
+    return Analysis(state, u, ev, Query(ev))
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+def resolve(state: ClusterState, text: str) -> list[Point]:
+    """``NS/NAME`` (pod, else workload), ``NS/KIND/NAME`` or ``ip:ADDR``; [] when unknown."""
+    if text.startswith("ip:"):
+        addr = text[3:]
+        try:
+            key = ip_to_int(addr)
+        except ValueError:
+            return []
+        for pod in state.pods:
+            if not pod.host_network and any(ip_to_int(ip) == key for ip in pod.ips):
+                return [pod]
+        return [External(addr)]
+    parts = text.split("/")
+    if len(parts) == 2:
+        ns, name = parts
+        pods = [p for p in state.pods if p.namespace == ns and p.name == name and
+                not p.synthetic]
+        if pods:
+            return list(pods)
+        return [p for p in state.pods if p.workload.namespace == ns and p.workload.name == name]
+    if len(parts) == 3:
+        ns, kind, name = parts
+        if kind.lower() == "pod":
+            return [p for p in state.pods if p.namespace == ns and p.name == name]
+        return [p for p in state.pods if p.workload.namespace == ns and
+                p.workload.kind.lower() == kind.lower() and p.workload.name == name]
+    return []
+
+
+def matches_pattern(endpoint_id: str, pattern: str) -> bool:
+    """Filter syntax for ``--from``/``--to``: a glob over ``ns/kind/name`` or ``ns/name``."""
+    if fnmatch.fnmatchcase(endpoint_id, pattern):
+        return True
+    parts = endpoint_id.split("/")
+    if len(parts) == 3 and fnmatch.fnmatchcase(f"{parts[0]}/{parts[2]}", pattern):
+        return True
+    return "/" not in pattern and fnmatch.fnmatchcase(parts[0], pattern)
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+@dataclass
+class CaseResult:
+    case: Case
+    file: str
+    port: int | None
+    protocol: Protocol
+    verdict: str
+    passed: bool
+    flows: list[FlowVerdict] = field(default_factory=list)
+
+    def explanation(self) -> list[str]:
+        if not self.flows:
+            return []
+        bad = [f for f in self.flows if (f.allowed != (self.case.expect == "allow"))]
+        chosen = bad[0] if bad else self.flows[0]
+        return chosen.sentences()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.case.name, "file": self.file, "from": self.case.from_,
+            "to": self.case.to, "port": self.port, "protocol": str(self.protocol),
+            "expect": self.case.expect, "verdict": self.verdict, "passed": self.passed,
+            "pairs": len(self.flows),
+            "dnsConditional": any(f.dns_conditional for f in self.flows),
+            "explanation": self.explanation(),
+        }
+
+
+def _resolve_port(dst: Point, port: int | str | None, protocol: Protocol,
+                  ) -> tuple[Protocol, int] | str:
+    if isinstance(port, int):
+        if not 1 <= port <= 65535:
+            return f"port {port} out of range 1-65535"
+        return protocol, port
+    if port is None:
+        return "a port is required (number or name)"
+    if not isinstance(dst, Pod):
+        return f"named port '{port}' cannot be resolved on an external address (port-7)"
+    hits = [cp for cp in dst.ports if cp.name == port]
+    if not hits:
+        return f"named port '{port}' is not defined on {dst.key}"
+    for cp in hits:
+        if cp.protocol is protocol:
+            return cp.protocol, cp.port
+    return hits[0].protocol, hits[0].port
+
+
+def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], list[Diagnostic]]:
+    """Evaluate every case; bad tests files raise ``InputError`` (exit 3, never 1)."""
+    suites, diags = load_tests(tests_path)
+    errors: list[Diagnostic] = [d for d in diags if d.severity >= Severity.ERROR]
+    planned: list[tuple[str, Case, list[Point], list[Point]]] = []
+    for file, suite in suites:
+        for i, case in enumerate(suite.spec.cases):
+            where = SourceRef(file, 0, 0)
+            srcs = resolve(analysis.state, case.from_)
+            dsts = resolve(analysis.state, case.to)
+            for label, got, text in (("from", srcs, case.from_), ("to", dsts, case.to)):
+                if not got:
+                    errors.append(Diagnostic(Severity.ERROR, "test-endpoint",
+                                             f"case {i} ({case.name or 'unnamed'}): unknown "
+                                             f"endpoint {label} '{text}'", where))
+            if isinstance(case.port, int) and not 1 <= case.port <= 65535:
+                errors.append(Diagnostic(Severity.ERROR, "test-port", f"case {i}: port "
+                                         f"{case.port} out of range 1-65535", where))
+            planned.append((file, case, srcs, dsts))
+    if errors:
+        raise InputError("invalid tests", tuple(errors))
+    results: list[CaseResult] = []
+    q = analysis.query
+    for file, case, srcs, dsts in planned:
+        proto = Protocol(case.protocol)
+        flows: list[FlowVerdict] = []
+        shown_port: int | None = case.port if isinstance(case.port, int) else None
+        for s in srcs:
+            for d in dsts:
+                if (isinstance(s, Pod) and isinstance(d, Pod) and s.key == d.key
+                        and (len(srcs) > 1 or len(dsts) > 1)):
+                    continue  # workload to itself: pairs of distinct pods
+                got = _resolve_port(d, case.port, proto)
+                if isinstance(got, str):
+                    label = case.name or f"{case.from_} -> {case.to}"
+                    raise InputError("invalid tests", (Diagnostic(
+                        Severity.ERROR, "test-port", f"case '{label}': {got}",
+                        SourceRef(file)),))
+                p_proto, number = got
+                shown_port = number
+                flows.append(q.flow(s, d, p_proto, number))
+        expect_allow = case.expect == "allow"
+        all_allowed = all(f.allowed for f in flows)
+        none_allowed = not any(f.allowed for f in flows)
+        verdict = "allow" if all_allowed else ("deny" if none_allowed else "mixed")
+        passed = all(f.allowed == expect_allow for f in flows)
+        results.append(CaseResult(case, file, shown_port, proto, verdict, passed, flows))
+    return results, diags

@@ -1,0 +1,1 @@
+"""The data model: frozen, slotted dataclasses shared by every layer."""
