@@ -77,10 +77,10 @@ def resolve(state: ClusterState, text: str) -> list[Point]:
             key = ip_to_int(addr)
         except ValueError:
             return []
-        for pod in state.pods:
-            if not pod.host_network and any(ip_to_int(ip) == key for ip in pod.ips):
-                return [pod]
-        return [External(addr)]
+        owners = [p for p in state.pods if any(ip_to_int(ip) == key for ip in p.ips)]
+        # a pod's own IP means that pod; a node IP shared by hostNetwork pods means the first
+        owners.sort(key=lambda p: (p.host_network, p.namespace, p.name))
+        return owners[:1] if owners else [External(addr)]
     parts = text.split("/")
     if len(parts) == 2:
         ns, name = parts
@@ -138,7 +138,7 @@ class CaseResult:
         }
 
 
-def _resolve_port(dst: Point, port: int | str | None, protocol: Protocol,
+def resolve_port(dst: Point, port: int | str | None, protocol: Protocol,
                   ) -> tuple[Protocol, int] | str:
     if isinstance(port, int):
         if not 1 <= port <= 65535:
@@ -189,13 +189,13 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
                 if (isinstance(s, Pod) and isinstance(d, Pod) and s.key == d.key
                         and (len(srcs) > 1 or len(dsts) > 1)):
                     continue  # workload to itself: pairs of distinct pods
-                got = _resolve_port(d, case.port, proto)
-                if isinstance(got, str):
+                resolved = resolve_port(d, case.port, proto)
+                if isinstance(resolved, str):
                     label = case.name or f"{case.from_} -> {case.to}"
                     raise InputError("invalid tests", (Diagnostic(
-                        Severity.ERROR, "test-port", f"case '{label}': {got}",
+                        Severity.ERROR, "test-port", f"case '{label}': {resolved}",
                         SourceRef(file)),))
-                p_proto, number = got
+                p_proto, number = resolved
                 shown_port = number
                 flows.append(q.flow(s, d, p_proto, number))
         expect_allow = case.expect == "allow"

@@ -92,7 +92,8 @@ class Diagnostic:
     def line(self) -> str:
         """The one-line form: ``FILE:LINE: severity: KIND NS/NAME: message``."""
         obj = f"{clean(str(self.source.obj), 300)}: " if self.source.obj else ""
-        return f"{clean(self.source.location(), 400)}: {self.severity}: {obj}{clean(self.message, 600)}"
+        where = clean(self.source.location(), 400)
+        return f"{where}: {self.severity}: {obj}{clean(self.message, 600)}"
 
     def to_json(self) -> dict[str, object]:
         obj = self.source.obj

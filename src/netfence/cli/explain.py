@@ -61,11 +61,11 @@ def explain_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, cont
             for d in dsts:
                 if s is d and (len(srcs) > 1 or len(dsts) > 1):
                     continue
-                got = api._resolve_port(d, case.port, Protocol(proto))
-                if isinstance(got, str):
-                    err(f"netfence: {got}")
+                resolved = api.resolve_port(d, case.port, Protocol(proto))
+                if isinstance(resolved, str):
+                    err(f"netfence: {resolved}")
                     sys.exit(ExitCode.INPUT)
-                flows.append(analysis.query.flow(s, d, got[0], got[1]))
+                flows.append(analysis.query.flow(s, d, resolved[0], resolved[1]))
     except InputError as exc:  # pragma: no cover - defensive
         err(str(exc))
         sys.exit(ExitCode.INPUT)
@@ -77,15 +77,26 @@ def explain_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, cont
                "flows": [f.to_json() for f in flows]}
         out([json.dumps(doc, indent=2, sort_keys=True), "\n"])
     else:
-        seen: set[tuple[str, ...]] = set()
-        for f in flows:
-            lines = tuple(f.sentences())
-            key = lines[1:]
-            if key in seen and len(flows) > 1:
-                continue
-            seen.add(key)
-            out(line + "\n" for line in lines)
-            if len(flows) > 1:
-                out(["\n"])
+        out(_grouped(analysis, flows))
     if bad:
         sys.exit(ExitCode.INPUT)
+
+
+def _grouped(analysis: api.Analysis, flows: list[FlowVerdict]) -> list[str]:
+    """One explanation per pair of equivalence classes: pods in a class behave identically."""
+    groups: dict[tuple[int, int], list[FlowVerdict]] = {}
+    for f in flows:
+        key = (analysis.query.endpoint(f.src), analysis.query.endpoint(f.dst))
+        groups.setdefault(key, []).append(f)
+    lines: list[str] = []
+    if len(flows) > 1:
+        allowed = sum(1 for f in flows if f.allowed)
+        lines.append(f"{len(flows)} pod pairs: {allowed} allowed, {len(flows) - allowed} denied; "
+                     f"{len(groups)} distinct case(s) explained below.\n\n")
+    for members in groups.values():
+        first = members[0]
+        if len(members) > 1:
+            lines.append(f"# {len(members)} pod pairs like this one\n")
+        lines.extend(line + "\n" for line in first.sentences())
+        lines.append("\n")
+    return lines

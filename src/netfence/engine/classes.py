@@ -47,7 +47,7 @@ class PortClass:
     def portset(self) -> PortSet:
         if self.protocol is None:
             return PortSet(other=True)
-        return PortSet(**{self.protocol.value.lower(): self.ports})
+        return PortSet.intervals(self.protocol, self.ports)
 
 
 def bits(mask: int) -> Iterator[int]:
@@ -227,7 +227,7 @@ class Universe:
         self.port_classes.append(PortClass(self.other_port_class, None, ()))
         self.n_ports = len(self.port_classes)
         self.all_ports = (1 << self.n_ports) - 1
-        self.proto_mask: dict[Protocol, int] = {p: 0 for p in PROTOCOLS}
+        self.proto_mask: dict[Protocol, int] = dict.fromkeys(PROTOCOLS, 0)
         for pc in self.port_classes:
             if pc.protocol is not None:
                 self.proto_mask[pc.protocol] |= 1 << pc.index

@@ -80,8 +80,8 @@ def _port_text(step: Step) -> str:
     if step.rule.ports is None:
         return "all ports"
     if step.clause_index is None:
-        return "ports " + ", ".join(str(c) for c in step.rule.ports)
-    return f"port {step.rule.ports[step.clause_index]}"
+        return ", ".join(str(c) for c in step.rule.ports)
+    return str(step.rule.ports[step.clause_index])
 
 
 def _miss_text(step: Step) -> str:
@@ -134,8 +134,9 @@ def explain_direction(engine: Engine, view: Subjected, direction: Direction, p: 
         if step.outcome == "matched":
             word = action_word(step.policy, step.rule.action)
             lines.append(
-                f"{step.tier.label()} tier: {cite(step.policy)} {rule_label(step.policy, step.rule)}"
-                f" ({word}) matches {peer_text} via {_peer_text(step)} on {_port_text(step)}.")
+                f"{step.tier.label()} tier: {cite(step.policy)} "
+                f"{rule_label(step.policy, step.rule)} ({word}) matches {peer_text} "
+                f"via {_peer_text(step)} on {_port_text(step)}.")
             if step.rule.action is not Action.PASS:
                 decided = step
                 break

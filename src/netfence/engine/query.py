@@ -168,7 +168,7 @@ def describe_ips(ips: IPSet) -> str:
         direct = fam_set.cidrs()
         missing = (full - fam_set).cidrs()
         if missing and len(missing) < len(direct):
-            parts.append(f"{whole} except {','.join(missing)}")
+            parts.append(f"{whole} except [{','.join(missing)}]")
         else:
             parts.extend(direct)
     return ",".join(parts)
@@ -215,16 +215,16 @@ def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
     # on the same ports into one address set
     groups: dict[tuple[int, str, int, int], IPSet] = {}
     merged: dict[tuple[str, str], tuple[int, bool]] = {}
-    for (a, b), (pm, dns) in acc.items():
+    for (a, b), (pm, dns_i) in acc.items():
         if a.startswith(ext_key) or b.startswith(ext_key):
             inbound = a.startswith(ext_key)
             atom_key, other = (a, b) if inbound else (b, a)
             ips = u.atoms.ipset(int(atom_key[len(ext_key):]))
-            gk = (int(inbound), other, pm, dns)
+            gk = (int(inbound), other, pm, dns_i)
             groups[gk] = groups[gk] | ips if gk in groups else ips
         else:
-            merged[(a, b)] = (pm, bool(dns))
-    for (inbound, other, pm, dns), ips in groups.items():
+            merged[(a, b)] = (pm, bool(dns_i))
+    for (inbound_i, other, pm, dns_i), ips in groups.items():
         text = describe_ips(ips)
-        merged[(text, other) if inbound else (other, text)] = (pm, bool(dns))
+        merged[(text, other) if inbound_i else (other, text)] = (pm, bool(dns_i))
     return [MapRow(a, b, pm, dns) for (a, b), (pm, dns) in sorted(merged.items())]

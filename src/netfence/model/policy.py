@@ -182,7 +182,7 @@ class PortClause:
     def __str__(self) -> str:
         proto = str(self.protocol) if self.protocol else ""
         if self.name is not None:
-            return f"{proto} port '{self.name}'".strip()
+            return f"{proto} named port '{self.name}'".strip()
         if self.port is None:
             return f"{proto} all ports"
         if self.end_port is not None:

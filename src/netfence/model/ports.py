@@ -81,8 +81,15 @@ class PortSet:
 
     @staticmethod
     def of(protocol: Protocol, lo: int, hi: int | None = None) -> PortSet:
-        iv = ((lo, lo if hi is None else hi),)
-        return PortSet(**{protocol.value.lower(): iv})
+        return PortSet.intervals(protocol, ((lo, lo if hi is None else hi),))
+
+    @staticmethod
+    def intervals(protocol: Protocol, iv: Intervals) -> PortSet:
+        if protocol is Protocol.TCP:
+            return PortSet(tcp=iv)
+        if protocol is Protocol.UDP:
+            return PortSet(udp=iv)
+        return PortSet(sctp=iv)
 
     @staticmethod
     def all() -> PortSet:

@@ -17,7 +17,7 @@ Row = tuple[str, str, PortSet, bool]  # from, to, ports, depends on DNS
 def endpoint_json(ident: str) -> dict[str, object]:
     """Structured form of an endpoint id: ns/kind/name, ns/name (pod), ns, or CIDRs."""
     if ident[:1].isdigit() or ":" in ident.split(",")[0]:
-        return {"type": "external", "cidrs": ident.split(",")}
+        return {"type": "external", "addresses": ident}
     parts = ident.split("/")
     if len(parts) == 3:
         return {"type": "workload", "namespace": parts[0], "kind": parts[1], "name": parts[2]}

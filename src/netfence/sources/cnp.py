@@ -180,7 +180,7 @@ def _rules(ctx: Ctx, spec: dict[str, Any], key: str, peer_key: str, peer_fields:
         else:
             ports = _v1alpha1_ports(ctx, rm.get("ports"), f"{path}.ports",
                                     line_of(rm, "ports") or rl)
-        if peers is None or ports is False:
+        if peers is None or ports is None:
             ok = False
             continue
         named = ports and any(c.name for c in ports)
@@ -302,79 +302,79 @@ def _dest_port(ctx: Ctx, raw: Any, path: str, line: int,
     return PortClause(proto, start, end)
 
 
-def _protocols(ctx: Ctx, raw: Any, path: str, line: int) -> tuple[PortClause, ...] | bool:
+def _protocols(ctx: Ctx, raw: Any, path: str, line: int) -> tuple[PortClause, ...] | None:
     items = ctx.seq(raw, path, line)
     if items is None:
-        return False
+        return None
     out: list[PortClause] = []
     for k, item in enumerate(items):
         ip = f"{path}[{k}]"
         il = line_of(items, k) or line
         m = ctx.mapping(item, ip, il, {"tcp", "udp", "sctp", "destinationNamedPort"})
         if m is None:
-            return False
+            return None
         if len(m) != 1:
             ctx.error("ports", f"{ip}: set exactly one of tcp, udp, sctp, destinationNamedPort",
                       il)
-            return False
+            return None
         key = next(iter(m))
         if key == "destinationNamedPort":
             name = ctx.port_name(m[key], f"{ip}.destinationNamedPort", il)
             if name is None:
-                return False
+                return None
             out.append(PortClause(None, name=name))
             continue
         clause = _dest_port(ctx, m[key], f"{ip}.{key}", line_of(m, key) or il,
                             Protocol(key.upper()))
         if clause is None:
-            return False
+            return None
         out.append(clause)
     return tuple(out)
 
 
 def _v1alpha1_ports(ctx: Ctx, raw: Any, path: str,
-                    line: int) -> tuple[PortClause, ...] | bool:
+                    line: int) -> tuple[PortClause, ...] | None:
     if raw is None:
         return ()
     items = ctx.seq(raw, path, line)
     if items is None:
-        return False
+        return None
     out: list[PortClause] = []
     for k, item in enumerate(items):
         ip = f"{path}[{k}]"
         il = line_of(items, k) or line
         m = ctx.mapping(item, ip, il, {"portNumber", "portRange", "namedPort"})
         if m is None:
-            return False
+            return None
         if len(m) != 1:
             ctx.error("ports", f"{ip}: set exactly one of portNumber, portRange, namedPort", il)
-            return False
+            return None
         key = next(iter(m))
         if key == "namedPort":
             name = ctx.port_name(m[key], f"{ip}.namedPort", il)
             if name is None:
-                return False
+                return None
             out.append(PortClause(None, name=name))
             continue
         fields = {"protocol", "port"} if key == "portNumber" else {"protocol", "start", "end"}
         pm = ctx.mapping(m[key], f"{ip}.{key}", il, fields)
         if pm is None:
-            return False
+            return None
         proto = ctx.protocol(pm.get("protocol"), f"{ip}.{key}.protocol", il)
         if proto is None:
-            return False
+            return None
         if key == "portNumber":
             n = ctx.port_number(pm.get("port"), f"{ip}.portNumber.port", il)
             if n is None:
-                return False
+                return None
             out.append(PortClause(proto, n))
         else:
             start = ctx.port_number(pm.get("start"), f"{ip}.portRange.start", il)
             end = ctx.port_number(pm.get("end"), f"{ip}.portRange.end", il)
             if start is None or end is None:
-                return False
+                return None
             if start > end:
                 ctx.error("port-range", f"{ip}.portRange: start {start} is above end {end}", il)
-                return False
+                return None
             out.append(PortClause(proto, start, end))
     return tuple(out)

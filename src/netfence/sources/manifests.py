@@ -120,7 +120,8 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
         b.diags.append(Diagnostic(Severity.ERROR, "no-name", f"{clean(kind)} without "
                                   "metadata.name", SourceRef(file, line, doc)))
         return
-    name = meta["name"]
+    meta_d: dict[str, Any] = meta
+    name = meta_d["name"]
     namespaced = kind not in CLUSTER_SCOPED
     ns = ""
     if namespaced:
@@ -157,7 +158,8 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
     b.seen[key] = where
     labels = ctx.labels(meta.get("labels"), "metadata.labels",
                         line_of(meta, "labels") or line)
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    raw_ann = meta_d.get("annotations")
+    annotations: dict[str, Any] = raw_ann if isinstance(raw_ann, dict) else {}
     if labels is None:
         return
     if namespaced:
@@ -260,7 +262,8 @@ def _pod(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str,
     ports, host_net = _pod_template(ctx, spec, "spec")
     if ctx.errors != before:
         return
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    raw_status = obj.get("status")
+    status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
     ips: list[str] = []
     pod_ips = status.get("podIPs")
     if isinstance(pod_ips, list):
@@ -300,19 +303,21 @@ def _workload(b: _Builder, ctx: Ctx, obj: dict[str, Any], kind: str, ns: str, na
         ctx.error("required", "spec is required")
         return
     path = "spec"
-    inner = spec
+    inner: dict[str, Any] = spec
     if kind == "CronJob":
         jt = spec.get("jobTemplate")
-        inner = jt.get("spec") if isinstance(jt, dict) else None
+        jspec = jt.get("spec") if isinstance(jt, dict) else None
         path = "spec.jobTemplate.spec"
-        if not isinstance(inner, dict):
+        if not isinstance(jspec, dict):
             ctx.error("required", "spec.jobTemplate.spec is required")
             return
+        inner = jspec
     template = inner.get("template")
     if not isinstance(template, dict):
         ctx.error("required", f"{path}.template is required")
         return
-    tmeta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+    raw_tmeta = template.get("metadata")
+    tmeta: dict[str, Any] = raw_tmeta if isinstance(raw_tmeta, dict) else {}
     tl = line_of(template, "metadata") or ctx.line
     tlabels = ctx.labels(tmeta.get("labels"), f"{path}.template.metadata.labels",
                          line_of(tmeta, "labels") or tl)
@@ -370,7 +375,8 @@ def _workload(b: _Builder, ctx: Ctx, obj: dict[str, Any], kind: str, ns: str, na
 
 
 def _service(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str) -> None:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    raw_spec = obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
     sel = spec.get("selector")
     selector = None
     if sel is not None:
@@ -393,7 +399,8 @@ def _service(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str) -> 
 
 
 def _node(b: _Builder, ctx: Ctx, obj: dict[str, Any], name: str, labels: dict[str, str]) -> None:
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    raw_status = obj.get("status")
+    status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
     addrs: list[str] = []
     from netfence.model.net import ip_to_int
     for a in status.get("addresses") or []:
@@ -432,7 +439,7 @@ def _finish(b: _Builder) -> ClusterState:
             if owner:
                 break
         if owner is None:
-            for (kind, ns, name), (w, sel, owners) in by_key.items():
+            for (kind, ns, name), (_w, sel, _owners) in by_key.items():
                 if ns == pod.namespace and sel and all(
                         pod.labels.get(k) == v for k, v in sel.items()):
                     owner = top(kind, ns, name)

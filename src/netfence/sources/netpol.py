@@ -49,7 +49,6 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
                           "(Ingress or Egress)", tl)
             else:
                 types.add(t)
-    ingress_raw = spec.get("ingress")
     egress_raw = spec.get("egress")
     if types_raw is None:
         # iso-1 / iso-3: Ingress always; Egress only when egress rules are present
@@ -90,10 +89,10 @@ def _rules(ctx: Ctx, spec: dict[str, Any], key: str, peer_key: str,
             continue
         peers = _peers(ctx, rm, peer_key, path, rl, namespace)
         ports = _ports(ctx, rm, path, rl)
-        if peers is None or ports is False:
+        if peers is None or ports is None:
             ok = False
             continue
-        out.append(Rule(i, Action.ALLOW, peers, ports if ports else None, line=rl))
+        out.append(Rule(i, Action.ALLOW, peers, ports or None, line=rl))
     return tuple(out) if ok else None
 
 
@@ -184,53 +183,54 @@ def _ipblock(ctx: Ctx, raw: Any, path: str, line: int) -> IPPeer | None:
 
 
 def _ports(ctx: Ctx, rule: dict[str, Any], path: str,
-           line: int) -> tuple[PortClause, ...] | bool:
+           line: int) -> tuple[PortClause, ...] | None:
+    """The rule's port clauses; () for all ports (port-2), None after an error."""
     raw = rule.get("ports")
     if raw is None:
         return ()
     items = ctx.seq(raw, f"{path}.ports", line_of(rule, "ports") or line)
     if items is None:
-        return False
+        return None
     out: list[PortClause] = []
     for k, p in enumerate(items):
         pp = f"{path}.ports[{k}]"
         pl = line_of(items, k) or line
         pm = ctx.mapping(p, pp, pl, {"protocol", "port", "endPort"})
         if pm is None:
-            return False
+            return None
         proto = ctx.protocol(pm.get("protocol"), f"{pp}.protocol",
                              line_of(pm, "protocol") or pl)
         if proto is None:
-            return False
+            return None
         port = pm.get("port")
         end = pm.get("endPort")
         if port is None:
             if end is not None:
                 ctx.error("endport", f"{pp}.endPort requires a numeric port (port-3)", pl)
-                return False
+                return None
             out.append(PortClause(proto))
             continue
         if isinstance(port, str):
             name = ctx.port_name(port, f"{pp}.port", line_of(pm, "port") or pl)
             if name is None:
-                return False
+                return None
             if end is not None:
                 ctx.error("endport", f"{pp}.endPort cannot be used with named port "
                           f"{show(port)} (port-3)", line_of(pm, "endPort") or pl)
-                return False
+                return None
             out.append(PortClause(proto, name=name))
             continue
         num = ctx.port_number(port, f"{pp}.port", line_of(pm, "port") or pl)
         if num is None:
-            return False
+            return None
         end_num = None
         if end is not None:
             end_num = ctx.port_number(end, f"{pp}.endPort", line_of(pm, "endPort") or pl)
             if end_num is None:
-                return False
+                return None
             if end_num < num:
                 ctx.error("endport", f"{pp}.endPort {end_num} is below port {num} (port-3)",
                           line_of(pm, "endPort") or pl)
-                return False
+                return None
         out.append(PortClause(proto, num, end_num))
     return tuple(out)

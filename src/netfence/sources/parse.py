@@ -54,12 +54,12 @@ def line_of(value: object, key: str | int | None = None) -> int:
     """Best known line of ``value`` (or of its ``key``/item)."""
     if isinstance(value, MarkedDict):
         if isinstance(key, str) and key in value.key_lines:
-            return value.key_lines[key]
-        return value.line
+            return int(value.key_lines[key])
+        return int(value.line)
     if isinstance(value, MarkedList):
         if isinstance(key, int) and 0 <= key < len(value.item_lines):
-            return value.item_lines[key]
-        return value.line
+            return int(value.item_lines[key])
+        return int(value.line)
     return 0
 
 
@@ -151,7 +151,7 @@ def _precise_depth(text: str) -> int:
         if isinstance(tok, starts):
             depth += 1
             if depth > MAX_DEPTH:
-                return tok.start_mark.line + 1
+                return int(tok.start_mark.line) + 1
         elif isinstance(tok, ends):
             depth -= 1
     return 0

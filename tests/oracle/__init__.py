@@ -1,0 +1,1 @@
+"""Independent reference evaluators used to cross-check the engine in property tests."""
