@@ -80,7 +80,7 @@ def resolve(state: ClusterState, text: str) -> list[Point]:
         owners = [p for p in state.pods if any(ip_to_int(ip) == key for ip in p.ips)]
         # a pod's own IP means that pod; a node IP shared by hostNetwork pods means the first
         owners.sort(key=lambda p: (p.host_network, p.namespace, p.name))
-        return owners[:1] if owners else [External(addr)]
+        return [owners[0]] if owners else [External(addr)]
     parts = text.split("/")
     if len(parts) == 2:
         ns, name = parts
@@ -162,19 +162,26 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
     suites, diags = load_tests(tests_path)
     errors: list[Diagnostic] = [d for d in diags if d.severity >= Severity.ERROR]
     planned: list[tuple[str, Case, list[Point], list[Point]]] = []
-    for file, suite in suites:
+    for file, suite, lines in suites:
         for i, case in enumerate(suite.spec.cases):
-            where = SourceRef(file, 0, 0)
+            at = lines[i] if i < len(lines) else {}
+            label = f"case {i} ({case.name})" if case.name else f"case {i}"
             srcs = resolve(analysis.state, case.from_)
             dsts = resolve(analysis.state, case.to)
-            for label, got, text in (("from", srcs, case.from_), ("to", dsts, case.to)):
+            for key, got, text in (("from", srcs, case.from_), ("to", dsts, case.to)):
                 if not got:
-                    errors.append(Diagnostic(Severity.ERROR, "test-endpoint",
-                                             f"case {i} ({case.name or 'unnamed'}): unknown "
-                                             f"endpoint {label} '{text}'", where))
+                    errors.append(Diagnostic(
+                        Severity.ERROR, "test-endpoint", f"{label}: unknown endpoint {key} "
+                        f"'{text}' (no pod, workload or address by that name)",
+                        SourceRef(file, at.get(key, at.get("", 0)))))
             if isinstance(case.port, int) and not 1 <= case.port <= 65535:
-                errors.append(Diagnostic(Severity.ERROR, "test-port", f"case {i}: port "
-                                         f"{case.port} out of range 1-65535", where))
+                errors.append(Diagnostic(Severity.ERROR, "test-port", f"{label}: port "
+                                         f"{case.port} out of range 1-65535",
+                                         SourceRef(file, at.get("port", at.get("", 0)))))
+            if case.port is None:
+                errors.append(Diagnostic(Severity.ERROR, "test-port", f"{label}: a port is "
+                                         "required (number or name)",
+                                         SourceRef(file, at.get("", 0))))
             planned.append((file, case, srcs, dsts))
     if errors:
         raise InputError("invalid tests", tuple(errors))

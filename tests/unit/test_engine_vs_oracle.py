@@ -26,7 +26,7 @@ from netfence.engine.query import External
 from netfence.errors import Severity
 from netfence.model.cluster import ClusterState, Pod
 from netfence.model.ports import Protocol
-from oracle.naive import Endpoint, allowed
+from tests.oracle.naive import Endpoint, allowed
 
 Doc = dict[str, Any]
 
@@ -105,10 +105,15 @@ def selector_st(draw: st.DrawFn, namespace: bool = False) -> Doc:
     if namespace and draw(st.booleans()):
         keys, values = ("kubernetes.io/metadata.name",), NAMESPACES
     sel: Doc = {}
-    ml = draw(st.dictionaries(st.sampled_from(keys), st.sampled_from(values), max_size=2))
-    if ml:
-        sel["matchLabels"] = ml
-    me = draw(st.lists(requirement_st(keys, values), max_size=2))
+    shape = draw(st.sampled_from(("empty", "labels", "expressions", "both")))
+    if shape == "empty":
+        return sel  # biased towards matching: most rules should decide something
+    if shape in ("labels", "both"):
+        sel["matchLabels"] = draw(st.dictionaries(st.sampled_from(keys),
+                                                  st.sampled_from(values), min_size=1,
+                                                  max_size=2))
+    me = draw(st.lists(requirement_st(keys, values), min_size=shape != "labels",
+                       max_size=0 if shape == "labels" else 2))
     if me:
         sel["matchExpressions"] = me
     return sel
@@ -343,14 +348,39 @@ def disagreements(loaded: Loaded) -> list[str]:
     return out
 
 
-def contains_address(cidrs_text: str, address: str) -> bool | None:
-    """Whether a map row's comma-separated CIDR text holds ``address``; None if not CIDRs."""
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside square brackets."""
+    parts: list[str] = []
+    depth, cur = 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur]
+
+
+def contains_address(text: str, address: str) -> bool | None:
+    """Whether a map row's address text (``CIDR[ except [CIDR,...]],...``) holds ``address``.
+
+    None when the text is not an address set (a pod key).
+    """
     ip = ipaddress.ip_address(address)
-    try:
-        nets = [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs_text.split(",")]
-    except ValueError:
-        return None
-    return any(ip.version == n.version and ip in n for n in nets)
+    found = False
+    for part in _split_top(text):
+        cidr, _, rest = part.strip().partition(" except ")
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+            holes = [ipaddress.ip_network(h.strip(), strict=False)
+                     for h in rest.strip().strip("[]").split(",") if h.strip()]
+        except ValueError:
+            return None
+        if (ip.version == net.version and ip in net
+                and not any(ip.version == h.version and ip in h for h in holes)):
+            found = True
+    return found
 
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -443,7 +473,10 @@ def test_np_default_deny_all_isolates_namespace(docs: list[Doc], data: st.DataOb
     deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": {"name": "default-deny-all", "namespace": ns},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
-    loaded = load_docs([*docs, deny])
+    # Policies are additive (iso-6): only a namespace without other policies is fully closed.
+    others = [d for d in docs
+              if d["kind"] != "NetworkPolicy" or d["metadata"]["namespace"] != ns]
+    loaded = load_docs([*others, deny])
     note(loaded.text)
     state = loaded.state
     nodes = {n.name: set(n.addresses) for n in state.nodes}

@@ -114,15 +114,18 @@ class Universe:
         self.state = state
         policies = state.policies
         self.nodes_by_name = {n.name: n for n in state.nodes}
-        node_peers = any(isinstance(p, NodePeer) for p in _all_peers(policies))
+        # node addresses: Node objects plus pods' status.hostIP (sp-3, D-3)
+        self.node_addrs: dict[str, set[str]] = {n.name: set(n.addresses) for n in state.nodes}
+        for pod in state.pods:
+            if pod.node and pod.host_ip:
+                self.node_addrs.setdefault(pod.node, set()).add(pod.host_ip)
         cuts: list[tuple[int, int]] = []
         for peer in _all_peers(policies):
             if isinstance(peer, IPPeer):
                 cuts.extend(peer.ips.boundaries())
-        if node_peers:
-            for node in state.nodes:
-                for addr in node.addresses:
-                    cuts.extend(IPSet.address(addr).boundaries())
+        for addrs in self.node_addrs.values():
+            for addr in addrs:
+                cuts.extend(IPSet.address(addr).boundaries())
         self.atoms = IPAtoms(cuts)
         self._build_classes(state, policies)
         self._build_ports(policies)
@@ -136,7 +139,9 @@ class Universe:
                 if isinstance(peer, PodPeer):
                     sels.append(peer.pods)
         keys = selector_keys(sels)
+        # the node matters for sp-3 only where it has hostNetwork pods or known addresses
         hostnet_nodes = {p.node for p in state.pods if p.host_network and p.node}
+        hostnet_nodes |= {n for n, addrs in self.node_addrs.items() if addrs}
         index: dict[tuple[object, ...], EndpointClass] = {}
         self.classes: list[EndpointClass] = []
         self.class_of_pod: dict[str, int] = {}

@@ -36,6 +36,7 @@ from netfence.model.policy import (
     Subject,
     Tier,
 )
+from netfence.model.net import IPSet
 from netfence.model.ports import PROTOCOLS
 from netfence.selectors import matches, namespace_matches
 
@@ -72,7 +73,9 @@ class Subjected:
     baseline: list[CRule] = field(default_factory=list)
 
     def port_signature(self, p: int) -> tuple[int, ...]:
-        return tuple(r.hit(p) for r in (*self.admin, *self.netpol, *self.baseline))
+        rules = (*self.admin, *self.netpol, *self.baseline)
+        dns = tuple(int(r.all_ports or bool((r.static_ports >> p) & 1)) for r in rules if r.dns)
+        return tuple(r.hit(p) for r in rules) + dns
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,8 +418,9 @@ class Evaluation:
                     yield s, d, 0, True
         for a in range(u.atoms.count):
             ep = u.atom_endpoint(a)
+            own = same_node.get(ep, set())
             for d in range(n):
-                pm = 0
+                pm = u.all_ports if d in own else 0
                 for ipm, srcs in self.ingress[d].rows:
                     if (srcs >> ep) & 1:
                         pm |= ipm
@@ -424,14 +428,21 @@ class Evaluation:
                     yield ep, d, pm, False
 
     def _same_node_pairs(self) -> dict[int, set[int]]:
-        """sp-3: a hostNetwork endpoint and the pods of its own node always connect."""
+        """sp-3: a pod and its own node (its addresses and hostNetwork pods) always connect."""
         u = self.u
         out: dict[int, set[int]] = {}
         by_node: dict[str, list[int]] = {}
         for cls in u.classes:
             if cls.node:
                 by_node.setdefault(cls.node, []).append(cls.index)
-        for members in by_node.values():
+        for node, members in by_node.items():
+            for addr in sorted(u.node_addrs.get(node, ())):
+                for a in u.atoms.atoms_in(IPSet.address(addr)):
+                    ep = u.atom_endpoint(a)
+                    for c in members:
+                        if not u.classes[c].host_network:
+                            out.setdefault(c, set()).add(ep)
+                            out.setdefault(ep, set()).add(c)
             hn = [c for c in members if u.classes[c].host_network]
             for h in hn:
                 for c in members:

@@ -99,7 +99,7 @@ class Query:
             for ip in pod.ips:
                 self.pods_by_ip.setdefault(ip_to_int(ip), pod)
         self.node_ips: dict[str, set[tuple[int, int]]] = {
-            n.name: {ip_to_int(a) for a in n.addresses} for n in ev.u.state.nodes}
+            name: {ip_to_int(a) for a in addrs} for name, addrs in ev.u.node_addrs.items()}
 
     def endpoint(self, p: Point) -> int:
         if isinstance(p, Pod):

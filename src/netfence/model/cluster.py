@@ -56,6 +56,7 @@ class Pod:
     node: str = ""
     source: SourceRef = field(default_factory=SourceRef)
     synthetic: bool = False
+    host_ip: str = ""
 
     @property
     def key(self) -> str:

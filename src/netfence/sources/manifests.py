@@ -31,7 +31,7 @@ from netfence.selectors import matches
 from netfence.sources.cnp import convert_cluster_policy
 from netfence.sources.netpol import convert_networkpolicy
 from netfence.sources.parse import Document, line_of
-from netfence.sources.validate import Ctx, show
+from netfence.sources.validate import Ctx, show, valid_name
 
 WORKLOAD_KINDS = {
     ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
@@ -122,13 +122,19 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
         return
     meta_d: dict[str, Any] = meta
     name = meta_d["name"]
+    if not valid_name(kind, name):
+        b.diags.append(Diagnostic(Severity.ERROR, "invalid-name", f"{clean(kind)}: invalid "
+                                  f"metadata.name {show(name)} (RFC 1123: lowercase letters, "
+                                  "digits, '-' and '.')",
+                                  SourceRef(file, line_of(meta_d, "name") or line, doc)))
+        return
     namespaced = kind not in CLUSTER_SCOPED
     ns = ""
     if namespaced:
         raw_ns = meta.get("namespace")
         if raw_ns is None:
             ns = "default"
-        elif isinstance(raw_ns, str) and raw_ns:
+        elif isinstance(raw_ns, str) and valid_name("Namespace", raw_ns):
             ns = raw_ns
         else:
             b.diags.append(Diagnostic(Severity.ERROR, "type", f"metadata.namespace must be a "
@@ -165,7 +171,10 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
     if namespaced:
         b.referenced.setdefault(ns, ctx.ref())
     if kind == "Namespace":
-        labels.setdefault(METADATA_NAME, name)  # sel-7
+        if labels.get(METADATA_NAME, name) != name:
+            ctx.warn("metadata-name-label", f"label {METADATA_NAME}={show(labels[METADATA_NAME])}"
+                     f" is overwritten with {show(name)} by the API server (sel-7)")
+        labels[METADATA_NAME] = name  # sel-7
         b.namespaces[name] = Namespace(name, labels, ctx.ref())
     elif kind == "Pod":
         _pod(b, ctx, obj, ns, name, labels)
@@ -290,8 +299,17 @@ def _pod(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str,
         if isinstance(o, dict) and isinstance(o.get("kind"), str) and isinstance(
                 o.get("name"), str):
             owners.append((o["kind"], o["name"]))
+    host_ip = status.get("hostIP")
+    if not isinstance(host_ip, str):
+        host_ip = ""
+    else:
+        try:
+            ip_to_int(host_ip)
+        except ValueError:
+            host_ip = ""
     pod = Pod(ns, name, labels, ports, WorkloadRef("Pod", ns, name), host_net,
-              tuple(good_ips), node if isinstance(node, str) else "", ctx.ref())
+              tuple(good_ips), node if isinstance(node, str) else "", ctx.ref(),
+              host_ip=host_ip)
     b.pod_owner[len(b.pods)] = owners
     b.pods.append(pod)
 
@@ -393,6 +411,12 @@ def _service(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str) -> 
             continue
         ports.append(ServicePort(p["port"], target if isinstance(target, int | str)
                                  else p["port"], protocol, str(p.get("name", ""))))
+    svc_type = spec.get("type", "ClusterIP")
+    if svc_type in ("NodePort", "LoadBalancer") and spec.get(
+            "externalTrafficPolicy", "Cluster") == "Cluster":
+        ctx.warn("snat-source", f"{svc_type} Service with externalTrafficPolicy Cluster: "
+                 "traffic may be SNATed, so policies can see a node IP as the source (D-2)",
+                 line_of(spec, "type") or ctx.line)
     b.services.append(Service(ns, name, selector, tuple(ports), str(spec.get("type",
                                                                             "ClusterIP")),
                               ctx.ref()))
@@ -448,7 +472,8 @@ def _finish(b: _Builder) -> ClusterState:
             covered.add(owner)
             # a ReplicaSet covered through its Deployment covers the Deployment too
             pod = Pod(pod.namespace, pod.name, pod.labels, pod.ports,
-                      WorkloadRef(*owner), pod.host_network, pod.ips, pod.node, pod.source)
+                      WorkloadRef(*owner), pod.host_network, pod.ips, pod.node, pod.source,
+                      host_ip=pod.host_ip)
         pods.append(pod)
     workloads: list[Workload] = []
     for key, (w, _sel, owners) in by_key.items():

@@ -50,8 +50,8 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
             else:
                 types.add(t)
     egress_raw = spec.get("egress")
-    if types_raw is None:
-        # iso-1 / iso-3: Ingress always; Egress only when egress rules are present
+    if not types_raw:
+        # iso-1 / iso-3 (an empty list defaults like an absent field, as the API server does): Ingress always; Egress only when egress rules are present
         types = {"Ingress"}
         if isinstance(egress_raw, list) and egress_raw:
             types.add("Egress")

@@ -17,7 +17,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from netfence.errors import Diagnostic, Severity, SourceRef
+from netfence.errors import Diagnostic, ObjectRef, Severity, SourceRef
 from netfence.sources.files import TextFile
 
 MAX_DEPTH = 200
@@ -72,18 +72,20 @@ class Document:
 
 
 class _Budget(Exception):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, duplicate: bool = False) -> None:
         super().__init__(message)
         self.line = line
+        self.duplicate = duplicate
 
 
 _scalar = SafeConstructor()
 
 
 class _Builder:
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, lenient: bool = False) -> None:
         self.budget = budget
         self.count = 0
+        self.lenient = lenient
 
     def build(self, node: Node, depth: int = 0) -> Any:
         self.count += 1
@@ -113,9 +115,9 @@ class _Builder:
                 kline = knode.start_mark.line + 1
                 if not isinstance(key, str):
                     key = str(key).lower() if isinstance(key, bool) else str(key)
-                if key in out:
+                if key in out and not self.lenient:
                     raise _Budget(f"duplicate key '{key}' (first at line "
-                                  f"{out.key_lines.get(key, '?')})", kline)
+                                  f"{out.key_lines.get(key, '?')})", kline, duplicate=True)
                 out[key] = self.build(vnode, depth + 1)
                 out.key_lines[key] = kline
             return out
@@ -180,6 +182,7 @@ def _parse_yaml(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
         if deep:
             return [], [_err(tf, deep, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels")]
     docs: list[Document] = []
+    diags: list[Diagnostic] = []
     budget = max(MAX_NODES_MIN, MAX_NODES_FACTOR * (text.count("\n") + 1))
     builder = _Builder(budget)
     index = 0
@@ -192,17 +195,35 @@ def _parse_yaml(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
             try:
                 data = builder.build(node)
             except _Budget as exc:
-                return docs, [_err(tf, exc.line, "yaml-limit", str(exc), index)]
+                if not exc.duplicate:
+                    return docs, [_err(tf, exc.line, "yaml-limit", str(exc), index)]
+                # name the object: rebuild this document leniently just to read its identity
+                diags.append(Diagnostic(Severity.ERROR, "duplicate-key", str(exc), SourceRef(
+                    tf.name, exc.line, index, _identity(_Builder(budget, True).build(node)))))
+                continue
             if data is None:
                 continue
             docs.append(Document(tf.name, index, line, data))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        return docs, [_err(tf, line, "yaml-syntax", f"invalid YAML: {_problem(exc)}", index)]
+        return docs, [*diags, _err(tf, line, "yaml-syntax", f"invalid YAML: {_problem(exc)}",
+                                   index)]
     except RecursionError:
-        return docs, [_err(tf, 0, "yaml-depth", "nesting too deep")]
-    return docs, []
+        return docs, [*diags, _err(tf, 0, "yaml-depth", "nesting too deep")]
+    return docs, diags
+
+
+def _identity(data: Any) -> ObjectRef | None:
+    """KIND NAMESPACE/NAME of a raw object, when it has them."""
+    if not isinstance(data, dict):
+        return None
+    meta = data.get("metadata")
+    kind = data.get("kind")
+    if not isinstance(meta, dict) or not isinstance(kind, str):
+        return None
+    ns = meta.get("namespace")
+    return ObjectRef(kind, ns if isinstance(ns, str) else "", str(meta.get("name", "")))
 
 
 def _problem(exc: yaml.YAMLError) -> str:
@@ -213,53 +234,41 @@ def _problem(exc: yaml.YAMLError) -> str:
     return str(problem or exc).splitlines()[0]
 
 
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key '{k}'")
-        out[k] = v
-    return out
-
-
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
-
-
-def _json_item_lines(text: str) -> list[int]:
-    """Lines of the objects at depth 2 (items of a top-level List), in order."""
-    lines: list[int] = []
+def _json_depth_line(text: str) -> int:
+    """Line where JSON nesting first exceeds MAX_DEPTH (brackets outside strings), or 0."""
     depth = 0
     for m in _JSON_TOKENS.finditer(text):
         tok = m.group()
         if tok[0] == '"':
             continue
-        if tok in "[{":
-            depth += 1
-            if depth == 3 and tok == "{":
-                lines.append(text.count("\n", 0, m.start()) + 1)
-        else:
-            depth -= 1
-    return lines
+        depth += 1 if tok in "[{" else -1
+        if depth > MAX_DEPTH:
+            return text.count("\n", 0, m.start()) + 1
+    return 0
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
 
 
 def _parse_json(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
+    """Strict JSON for validity, then the YAML node builder for line marks and duplicates."""
+    deep = _json_depth_line(tf.text)
+    if deep:
+        return [], [_err(tf, deep, "json-depth", f"nesting deeper than {MAX_DEPTH} levels")]
     try:
-        data = json.loads(tf.text, object_pairs_hook=_json_pairs)
+        plain = json.loads(tf.text)
     except json.JSONDecodeError as exc:
         return [], [_err(tf, exc.lineno, "json-syntax", f"invalid JSON: {exc.msg}")]
-    except ValueError as exc:
-        return [], [_err(tf, 0, "json-duplicate", str(exc))]
     except RecursionError:
         return [], [_err(tf, 0, "json-depth", "nesting too deep")]
-    if data is None:
+    if plain is None:
         return [], []
-    if isinstance(data, dict) and isinstance(data.get("items"), list):
-        lines = _json_item_lines(tf.text)
-        marked = MarkedDict(1)
-        marked.update(data)
-        items = MarkedList(1)
-        items.extend(data["items"])
-        items.item_lines = lines if len(lines) == len(items) else []
-        marked["items"] = items
-        data = marked
-    return [Document(tf.name, 1, 1, data)], []
+    try:
+        docs, diags = _parse_yaml(tf)
+    except Exception:  # a YAML quirk in valid JSON: use it unmarked
+        return [Document(tf.name, 1, 1, plain)], []
+    if docs and not any(d.code == "yaml-syntax" for d in diags):
+        return docs, diags
+    if any(d.code == "duplicate-key" for d in diags):
+        return docs, [d for d in diags if d.code == "duplicate-key"]
+    return [Document(tf.name, 1, 1, plain)], []

@@ -63,16 +63,35 @@ def _line_for(data: object, path: str) -> int:
     return line
 
 
-def load_tests(path: str) -> tuple[list[tuple[str, ConnectivityTest]], list[Diagnostic]]:
-    """Every ConnectivityTest document in ``path`` (file or directory)."""
+CaseLines = list[dict[str, int]]
+
+
+def _case_lines(data: object) -> CaseLines:
+    """Per case: its line ('' key) and the line of each of its fields."""
+    out: CaseLines = []
+    spec = data.get("spec") if isinstance(data, MarkedDict) else None
+    cases = spec.get("cases") if isinstance(spec, MarkedDict) else None
+    if not isinstance(cases, MarkedList):
+        return out
+    for i, case in enumerate(cases):
+        lines = dict(case.key_lines) if isinstance(case, MarkedDict) else {}
+        lines[""] = cases.item_lines[i] if i < len(cases.item_lines) else cases.line
+        out.append(lines)
+    return out
+
+
+def load_tests(path: str) -> tuple[list[tuple[str, ConnectivityTest, CaseLines]],
+                                   list[Diagnostic]]:
+    """Every ConnectivityTest document in ``path`` (file or directory), with case lines."""
     files, diags = read_inputs([path], recursive=True)
-    out: list[tuple[str, ConnectivityTest]] = []
+    out: list[tuple[str, ConnectivityTest, CaseLines]] = []
     for tf in files:
         docs, d2 = parse_file(tf)
         diags.extend(d2)
         for doc in docs:
             try:
-                out.append((tf.name, msgspec.convert(doc.data, ConnectivityTest)))
+                out.append((tf.name, msgspec.convert(doc.data, ConnectivityTest),
+                            _case_lines(doc.data)))
             except msgspec.ValidationError as exc:
                 msg = str(exc)
                 m = _PATH.search(msg)

@@ -33,6 +33,13 @@ def type_name(value: object) -> str:
             "list" if isinstance(value, list) else type(value).__name__)
 
 
+def valid_name(kind: str, name: str) -> bool:
+    """RFC 1123: a label (<= 63, no dots) for namespaces, a subdomain (<= 253) otherwise."""
+    if kind == "Namespace":
+        return len(name) <= 63 and bool(_IANA.match(name)) and "." not in name
+    return len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
+
+
 class Ctx:
     """Diagnostics for one object: file, document index, object ref and line lookups."""
 
@@ -99,9 +106,11 @@ class Ctx:
         if not isinstance(key, str):
             self.error("label-key", f"{path}: invalid label key {show(key)}", line)
             return False
-        prefix, _, name = key.rpartition("/")
+        prefix, slash, name = key.rpartition("/")
         ok = bool(name) and len(name) <= 63 and bool(_LABEL_NAME.match(name))
-        if prefix:
+        if slash and not prefix:
+            ok = False
+        elif prefix:
             ok = ok and len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.match(prefix))
         if not ok:
             self.error("label-key", f"{path}: invalid label key {show(key)}", line)
