@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from netfence.model.cluster import METADATA_NAME, ClusterState, Pod
 from netfence.model.net import V4_MAX, V6_MAX, IPSet, ip_to_int
-from netfence.model.policy import IPPeer, NodePeer, Peer, PodPeer, Policy, PortClause
+from netfence.model.policy import IPPeer, Peer, PodPeer, Policy, PortClause
 from netfence.model.ports import MAX_PORT, MIN_PORT, PROTOCOLS, PortSet, Protocol
 from netfence.selectors import selector_keys
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from netfence.engine.classes import EndpointClass, Universe, bits
+from netfence.model.net import IPSet
 from netfence.model.policy import (
     Action,
     AnyPeer,
@@ -36,7 +37,6 @@ from netfence.model.policy import (
     Subject,
     Tier,
 )
-from netfence.model.net import IPSet
 from netfence.model.ports import PROTOCOLS
 from netfence.selectors import matches, namespace_matches
 

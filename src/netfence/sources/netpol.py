@@ -51,7 +51,8 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
                 types.add(t)
     egress_raw = spec.get("egress")
     if not types_raw:
-        # iso-1 / iso-3 (an empty list defaults like an absent field, as the API server does): Ingress always; Egress only when egress rules are present
+        # iso-1 / iso-3: an empty list defaults like an absent field (API server);
+        # Ingress always, Egress only when egress rules are present
         types = {"Ingress"}
         if isinstance(egress_raw, list) and egress_raw:
             types.add("Egress")
