@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from netfence.engine.checks import ambiguous_priorities
 from netfence.engine.classes import Universe
 from netfence.engine.evaluate import Evaluation
 from netfence.engine.query import External, FlowVerdict, MapRow, Point, Query, view_rows
@@ -56,6 +57,7 @@ class Analysis:
     universe: Universe
     evaluation: Evaluation
     query: Query
+    diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def rows(self, by: str) -> list[MapRow]:
         return view_rows(self.evaluation, by)
@@ -64,7 +66,7 @@ class Analysis:
 def analyze(state: ClusterState) -> Analysis:
     u = Universe(state)
     ev = Evaluation(u)
-    return Analysis(state, u, ev, Query(ev))
+    return Analysis(state, u, ev, Query(ev), ambiguous_priorities(ev.engine))
 
 
 # -- endpoints ---------------------------------------------------------------------------------

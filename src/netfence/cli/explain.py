@@ -40,13 +40,13 @@ def explain_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, cont
     """Explain SRC -> DST (NS/NAME, NS/KIND/NAME or ip:ADDR): for each direction the tier,
     policy and rule that decided, with file:line; for a denial, why no rule matched."""
     state = load_state(filenames, recursive, cluster, context, kubeconfig)
-    bad = report(state, strict, quiet)
     port_value, proto = _port_arg(port, protocol)
     if proto not in ("TCP", "UDP", "SCTP"):
         raise click.BadParameter(f"unknown protocol '{proto}'", param_hint="--port")
     if port_value is None:
         raise click.UsageError("--port is required (a number or a port name)")
     analysis = api.analyze(state)
+    bad = report(state, strict, quiet, analysis.diagnostics)
     srcs = api.resolve(state, src)
     dsts = api.resolve(state, dst)
     for label, got, text in (("source", srcs, src), ("destination", dsts, dst)):

@@ -66,11 +66,11 @@ def map_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context:
         if labelled is not None and not ({r.src, r.dst} & labelled):
             continue
         rows.append((r.src, r.dst, u.portset(r.ports), r.dns))
-    bad = report(state, strict, quiet)
+    bad = report(state, strict, quiet, analysis.diagnostics)
     meta: dict[str, Any] = {
         "view": by,
         "complete": is_complete(state),
-        "diagnostics": diagnostics_json(state),
+        "diagnostics": diagnostics_json(state, analysis.diagnostics),
         "unmodelled": [{"apiVersion": x.api_version, "kind": x.ref.kind,
                         "namespace": x.ref.namespace, "name": x.ref.name,
                         "file": x.source.file, "line": x.source.line}

@@ -35,8 +35,8 @@ def test_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context
     """Check every case of TESTS.yaml against the manifests: for a workload endpoint every
     pod pair must meet the expectation."""
     state = load_state(filenames, recursive, cluster, context, kubeconfig)
-    bad = report(state, strict, quiet)
     analysis = api.analyze(state)
+    bad = report(state, strict, quiet, analysis.diagnostics)
     try:
         results, diags = api.run_tests(analysis, expect)
     except InputError as exc:
@@ -45,7 +45,8 @@ def test_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context
     failed = len(results) - passed
     if output == "json":
         doc = {"apiVersion": "netfence.dev/v1alpha1", "kind": "ConnectivityTestReport",
-               "complete": is_complete(state), "diagnostics": diagnostics_json(state, diags),
+               "complete": is_complete(state),
+               "diagnostics": diagnostics_json(state, [*analysis.diagnostics, *diags]),
                "results": [r.to_json() for r in results],
                "summary": {"passed": passed, "failed": failed}}
         out([json.dumps(doc, indent=2, sort_keys=True), "\n"])
