@@ -38,7 +38,7 @@ LABEL_VALUES = ("a", "b")
 PORT_NAMES = ("http", "web", "dns")
 PORT_NUMBERS = (80, 81, 8080)
 NODES = {"node-1": "10.244.255.1", "node-2": "10.244.255.2"}
-EXTERNALS = ("8.8.8.8", "10.244.9.9", *NODES.values())
+EXTERNALS = ("8.8.8.8", "10.244.9.9", "2001:db8::1", *NODES.values())
 PROBES: tuple[tuple[Protocol, int], ...] = (
     (Protocol.TCP, 80), (Protocol.TCP, 81), (Protocol.TCP, 8080), (Protocol.UDP, 80),
     (Protocol.UDP, 81), (Protocol.UDP, 8080), (Protocol.SCTP, 80), (Protocol.TCP, 443),
@@ -54,6 +54,7 @@ IP_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0.0.0.0/0", ("10.0.0.0/8",)),
     ("8.8.8.0/24", ()),
     ("::/0", ()),
+    ("2001:db8::/64", ()),
 )
 NETWORKS = ("10.244.0.0/16", "10.244.1.0/24", "10.244.2.12/32", "10.244.255.1/32",
             "8.8.8.8/32", "0.0.0.0/0", "::/0")
@@ -142,9 +143,14 @@ def pod_st(draw: st.DrawFn, index: int, namespaces: list[str]) -> Doc:
     ns = draw(st.sampled_from(namespaces))
     node = draw(st.sampled_from(sorted(NODES)))
     host = draw(st.integers(0, 9)) == 0
-    spec: Doc = {"nodeName": node, "containers": [
-        {"name": "c", "image": "registry.k8s.io/pause:3.9", "ports": draw(container_ports_st())},
-    ]}
+    ports = draw(container_ports_st())
+    split = draw(st.integers(0, len(ports)))  # named ports may sit in a second container
+    containers: list[Doc] = [{"name": "c", "image": "registry.k8s.io/pause:3.9",
+                              "ports": ports[:split]}]
+    if split < len(ports):
+        containers.append({"name": "d", "image": "registry.k8s.io/pause:3.9",
+                           "ports": ports[split:]})
+    spec: Doc = {"nodeName": node, "containers": containers}
     meta: Doc = {"name": f"p{index}", "namespace": ns}
     labels = draw(labels_st)
     if labels:
@@ -262,6 +268,8 @@ def cluster_st(draw: st.DrawFn, max_np: int = 4, max_cnp: int = 3) -> list[Doc]:
     namespaces = list(NAMESPACES[: draw(st.integers(2, 3))])
     docs: list[Doc] = []
     for ns in namespaces:
+        if ns != "x" and draw(st.integers(0, 4)) == 0:
+            continue  # used but undeclared: implicit, labelled only with its name (sel-7)
         labels = draw(labels_st)
         meta: Doc = {"name": ns}
         if labels:
@@ -416,7 +424,7 @@ def test_map_matches_oracle(docs: list[Doc]) -> None:
                 if got != want:
                     bad.append(f"map {a.key} -> {b.key} {proto} {port}: map {got}, oracle {want}")
         # External sources and destinations are rows keyed by CIDR text (address atoms).
-        for ext in ("8.8.8.8", "10.244.9.9"):
+        for ext in ("8.8.8.8", "10.244.9.9", "2001:db8::1"):
             for proto, port in PROBES:
                 for src, dst in ((ext, a), (a, ext)):
                     want = allowed(loaded.state, src, dst, proto, port)
@@ -474,9 +482,9 @@ def test_np_default_deny_all_isolates_namespace(docs: list[Doc], data: st.DataOb
             "metadata": {"name": "default-deny-all", "namespace": ns},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
     # Policies are additive (iso-6): only a namespace without other policies is fully closed.
-    others = [d for d in docs
-              if d["kind"] != "NetworkPolicy" or d["metadata"]["namespace"] != ns]
-    loaded = load_docs([*others, deny])
+    kept = [d for d in docs
+            if d["kind"] != "NetworkPolicy" or d["metadata"]["namespace"] != ns]
+    loaded = load_docs([*kept, deny])
     note(loaded.text)
     state = loaded.state
     nodes = {n.name: set(n.addresses) for n in state.nodes}
@@ -602,3 +610,52 @@ def test_regressions(extra: str, flow: tuple[str, str, Protocol, int], expect: b
     assert allowed(loaded.state, s, d, proto, port) is expect
     assert engine_allowed(loaded, s, d, proto, port) is expect
     assert not disagreements(loaded)
+
+
+HOST_NETWORK_NAMED_PORT = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+status: {addresses: [{type: InternalIP, address: 10.244.255.1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: x}
+spec:
+  nodeName: node-2
+  containers: [{name: c, image: i}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: host, namespace: x}
+spec:
+  nodeName: node-1
+  hostNetwork: true
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 80}]}]
+status: {podIP: 10.244.255.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np, namespace: x}
+spec:
+  podSelector: {}
+  egress: [{ports: [{port: http}]}]
+"""
+
+
+def test_egress_named_port_resolves_on_host_network_destination() -> None:
+    """Found by test_flow_matches_oracle: port-6 looks named ports up on the egress peer pod.
+
+    The peer (empty ``to``, sel-1) matches the hostNetwork pod, and that pod declares
+    ``http`` = TCP 80, so x/client -> x/host on TCP 80 is allowed; TCP 81 is not.
+    """
+    loaded = load_text(HOST_NETWORK_NAMED_PORT)
+    client, host = _pod(loaded, "x/client"), _pod(loaded, "x/host")
+    assert allowed(loaded.state, client, host, Protocol.TCP, 80)
+    assert not allowed(loaded.state, client, host, Protocol.TCP, 81)
+    assert not engine_allowed(loaded, client, host, Protocol.TCP, 81)
+    assert engine_allowed(loaded, client, host, Protocol.TCP, 80)

@@ -170,9 +170,12 @@ class Universe:
         self.ext_mask = ((1 << self.n_endpoints) - 1) ^ self.pod_mask
         self.all_mask = (1 << self.n_endpoints) - 1
         self.hostnet_mask = 0
+        self.classes_in_atom: dict[int, int] = {}  # IP atom -> classes with a pod IP in it
         for cls in self.classes:
             if cls.host_network:
                 self.hostnet_mask |= 1 << cls.index
+            for a in cls.ip_atoms:
+                self.classes_in_atom[a] = self.classes_in_atom.get(a, 0) | (1 << cls.index)
         self.ns_labels: dict[str, Mapping[str, str]] = {
             name: ns.labels for name, ns in state.namespaces.items()}
         for cls in self.classes:

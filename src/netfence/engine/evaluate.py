@@ -27,6 +27,8 @@ from netfence.model.policy import (
     Direction,
     DomainPeer,
     IPPeer,
+    LabelSelector,
+    NamespaceScope,
     NodePeer,
     NoPeer,
     Peer,
@@ -38,7 +40,8 @@ from netfence.model.policy import (
     Tier,
 )
 from netfence.model.ports import PROTOCOLS
-from netfence.selectors import matches, namespace_matches
+from netfence.selectors import matches
+from netfence.selectors.index import LabelIndex
 
 DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
 
@@ -117,11 +120,33 @@ class Engine:
 
     def __init__(self, universe: Universe) -> None:
         self.u = universe
-        self._peer_cache: dict[tuple[Peer, str], int] = {}
+        self._peer_cache: dict[Peer, int] = {}
         self._named_index: dict[tuple[str, object], dict[int, int]] = {}
         self._subject_cache: dict[Subject, int] = {}
         self._compiled: dict[tuple[int, Direction], Subjected] = {}
         self.policies = sorted(universe.state.policies, key=Policy.order_key)
+        u = universe
+        self._class_index = LabelIndex([None if c.host_network else c.labels
+                                        for c in u.classes])
+        self._ns_names = sorted(u.ns_labels)
+        self._ns_pos = {n: i for i, n in enumerate(self._ns_names)}
+        self._ns_index = LabelIndex([u.ns_labels[n] for n in self._ns_names])
+        self._ns_classes = [0] * len(self._ns_names)
+        for cls in u.classes:
+            if not cls.host_network:
+                self._ns_classes[self._ns_pos[cls.namespace]] |= 1 << cls.index
+        self._ns_mask_cache: dict[int, int] = {}
+        # invert selection once: class -> policies selecting it, in evaluation order
+        self._selecting: dict[Direction, list[list[Policy]]] = {
+            d: [[] for _ in u.classes] for d in DIRECTIONS}
+        for pol in self.policies:
+            mask = self.subject_mask(pol.subject)
+            for d in DIRECTIONS:
+                if pol.rules(d) is None:
+                    continue
+                per_class = self._selecting[d]
+                for c in bits(mask):
+                    per_class[c].append(pol)
 
     # -- selection ---------------------------------------------------------------------------
     def subject_mask(self, subject: Subject) -> int:
@@ -131,23 +156,27 @@ class Engine:
             self._subject_cache[subject] = got
         return got
 
-    def _pod_mask(self, scope: object, pods: object) -> int:
-        from netfence.model.policy import LabelSelector, NamespaceScope
-        assert isinstance(scope, NamespaceScope)
-        assert pods is None or isinstance(pods, LabelSelector)
-        u = self.u
-        ns_ok = {name for name, labels in u.ns_labels.items()
-                 if namespace_matches(scope, name, labels)}
-        mask = 0
-        for cls in u.classes:
-            if cls.host_network or cls.namespace not in ns_ok:
-                continue
-            if pods is None or matches(pods, cls.labels):
-                mask |= 1 << cls.index
-        return mask
+    def _pod_mask(self, scope: NamespaceScope, pods: LabelSelector | None) -> int:
+        """Non-hostNetwork classes in the scope's namespaces whose labels match ``pods``."""
+        if scope.name is not None:
+            pos = self._ns_pos.get(scope.name)
+            ns_classes = 0 if pos is None else self._ns_classes[pos]
+        else:
+            ns_bits = self._ns_index.select(scope.selector)
+            got = self._ns_mask_cache.get(ns_bits)
+            if got is None:
+                got = 0
+                for i in bits(ns_bits):
+                    got |= self._ns_classes[i]
+                self._ns_mask_cache[ns_bits] = got
+            ns_classes = got
+        if not ns_classes:
+            return 0
+        return ns_classes & self._class_index.select(pods)
 
-    def peer_mask(self, peer: Peer, policy_ns: str) -> int:
-        key = (peer, policy_ns)
+    def peer_mask(self, peer: Peer) -> int:
+        """Endpoints a peer matches (a PodPeer carries its own namespace scope)."""
+        key = peer
         got = self._peer_cache.get(key)
         if got is not None:
             return got
@@ -156,12 +185,8 @@ class Engine:
         if isinstance(peer, PodPeer):
             mask = self._pod_mask(peer.namespaces, peer.pods)
         elif isinstance(peer, IPPeer):
-            atoms = set(u.atoms.atoms_in(peer.ips))
-            for a in atoms:
-                mask |= 1 << u.atom_endpoint(a)
-            for cls in u.classes:
-                if any(a in atoms for a in cls.ip_atoms):
-                    mask |= 1 << cls.index
+            for a in u.atoms.atoms_in(peer.ips):
+                mask |= (1 << u.atom_endpoint(a)) | u.classes_in_atom.get(a, 0)  # ip-1
         elif isinstance(peer, NodePeer):
             for node in u.state.nodes:
                 if not matches(peer.selector, node.labels):
@@ -214,8 +239,7 @@ class Engine:
 
     def _compile_rule(self, policy: Policy, rule: Rule, cls: EndpointClass,
                       direction: Direction) -> CRule:
-        ns = policy.ref.namespace
-        masks = tuple(self.peer_mask(peer, ns) for peer in rule.peers)
+        masks = tuple(self.peer_mask(peer) for peer in rule.peers)
         peers = 0
         for m in masks:
             peers |= m
@@ -241,11 +265,8 @@ class Engine:
         cls = self.u.classes[cls_index]
         got = Subjected()
         if not cls.host_network:
-            bit = 1 << cls_index
-            for pol in self.policies:
-                rules = pol.rules(direction)
-                if rules is None or not (self.subject_mask(pol.subject) & bit):
-                    continue
+            for pol in self._selecting[direction][cls_index]:
+                rules = pol.rules(direction) or ()
                 compiled = [self._compile_rule(pol, r, cls, direction) for r in rules]
                 if pol.tier is Tier.ADMIN:
                     got.admin.extend(compiled)
@@ -383,25 +404,40 @@ class Evaluation:
         u = self.u
         n = u.n_classes
         ext = u.ext_mask
-        # transposed ingress: for each src endpoint, (port mask -> dst classes)
+        pods = u.pod_mask
+        # join egress rows with ingress rows from the cheaper side (total popcount)
+        cost_e = sum((m & pods).bit_count() for r in self.egress for _, m in r.rows)
+        cost_i = sum((m & pods).bit_count() for r in self.ingress for _, m in r.rows)
         ingress_t: dict[int, dict[int, int]] = {}
-        for d in range(n):
-            for pmask, srcs in self.ingress[d].rows:
-                for s in bits(srcs):
-                    row = ingress_t.setdefault(s, {})
-                    row[pmask] = row.get(pmask, 0) | (1 << d)
+        if cost_i < cost_e:
+            # transposed ingress: for each src class, (port mask -> dst classes)
+            for d in range(n):
+                for pmask, srcs in self.ingress[d].rows:
+                    for s in bits(srcs & pods):
+                        row = ingress_t.setdefault(s, {})
+                        row[pmask] = row.get(pmask, 0) | (1 << d)
         same_node = self._same_node_pairs()
         for s in range(n):
             acc: dict[int, int] = {}
             dns: dict[int, int] = {}
             into = ingress_t.get(s, {})
             for epm, dsts in self.egress[s].rows:
-                for ipm, dmask in into.items():
-                    pm = epm & ipm
-                    if not pm:
-                        continue
-                    for d in bits(dsts & dmask):
-                        acc[d] = acc.get(d, 0) | pm
+                if cost_i < cost_e:
+                    for ipm, dmask in into.items():
+                        pm = epm & ipm
+                        if not pm:
+                            continue
+                        for d in bits(dsts & dmask):
+                            acc[d] = acc.get(d, 0) | pm
+                else:
+                    for d in bits(dsts & pods):
+                        pm = 0
+                        for ipm, srcs in self.ingress[d].rows:
+                            if (srcs >> s) & 1:
+                                pm |= ipm
+                        pm &= epm
+                        if pm:
+                            acc[d] = acc.get(d, 0) | pm
                 for a in bits(dsts & ext):
                     acc[a] = acc.get(a, 0) | epm
             for epm, cond in self.egress[s].dns:

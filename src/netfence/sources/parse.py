@@ -79,6 +79,7 @@ class _Budget(Exception):
 
 
 _scalar = SafeConstructor()
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -96,6 +97,8 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _Budget(f"nesting deeper than {MAX_DEPTH} levels", line)
         if isinstance(node, ScalarNode):
+            if node.tag == _STR:
+                return node.value
             try:
                 return _scalar.construct_object(node, deep=True)
             except ConstructorError as exc:
@@ -129,6 +132,9 @@ _FLOW = re.compile(r"[\[\]{}]")
 
 def _too_deep(text: str) -> int:
     """Line of suspicious nesting found by a cheap scan, or 0 (bounds libyaml's recursion)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH and (
+            not text or len(max(text.splitlines(), key=len)) <= 4 * MAX_DEPTH):
+        return 0  # neither flow nor block nesting can exceed the bound
     depth = 0
     for i, line in enumerate(text.splitlines(), 1):
         stripped = line.lstrip(" ")
