@@ -114,27 +114,31 @@ def matches_pattern(endpoint_id: str, pattern: str) -> bool:
 
 @dataclass
 class CaseResult:
+    """One test case's outcome; ``flow`` explains one representative pod pair (the first
+    that fails the expectation, else the first), ``pairs`` counts every pair checked."""
+
     case: Case
     file: str
     port: int | None
     protocol: Protocol
     verdict: str
     passed: bool
-    flows: list[FlowVerdict] = field(default_factory=list)
+    pairs: int = 0
+    flow: FlowVerdict | None = None
+
+    @property
+    def flows(self) -> list[FlowVerdict]:
+        return [self.flow] if self.flow is not None else []
 
     def explanation(self) -> list[str]:
-        if not self.flows:
-            return []
-        bad = [f for f in self.flows if (f.allowed != (self.case.expect == "allow"))]
-        chosen = bad[0] if bad else self.flows[0]
-        return chosen.sentences()
+        return self.flow.sentences() if self.flow is not None else []
 
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.case.name, "file": self.file, "from": self.case.from_,
             "to": self.case.to, "port": self.port, "protocol": str(self.protocol),
             "expect": self.case.expect, "verdict": self.verdict, "passed": self.passed,
-            "pairs": len(self.flows),
+            "pairs": self.pairs,
             "dnsConditional": any(f.dns_conditional for f in self.flows),
             "explanation": self.explanation(),
         }
@@ -191,7 +195,7 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
     q = analysis.query
     for file, case, srcs, dsts in planned:
         proto = Protocol(case.protocol)
-        flows: list[FlowVerdict] = []
+        verdicts: list[tuple[bool, Point, Point, Protocol, int]] = []
         shown_port: int | None = case.port if isinstance(case.port, int) else None
         for s in srcs:
             for d in dsts:
@@ -206,11 +210,15 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
                         SourceRef(file)),))
                 p_proto, number = resolved
                 shown_port = number
-                flows.append(q.flow(s, d, p_proto, number))
+                verdicts.append((q.allowed(s, d, p_proto, number), s, d, p_proto, number))
         expect_allow = case.expect == "allow"
-        all_allowed = all(f.allowed for f in flows)
-        none_allowed = not any(f.allowed for f in flows)
+        all_allowed = all(v[0] for v in verdicts)
+        none_allowed = not any(v[0] for v in verdicts)
         verdict = "allow" if all_allowed else ("deny" if none_allowed else "mixed")
-        passed = all(f.allowed == expect_allow for f in flows)
-        results.append(CaseResult(case, file, shown_port, proto, verdict, passed, flows))
+        passed = all(v[0] == expect_allow for v in verdicts)
+        rep = next((v for v in verdicts if v[0] != expect_allow), verdicts[0] if verdicts
+                   else None)
+        flow = q.flow(*rep[1:]) if rep is not None else None
+        results.append(CaseResult(case, file, shown_port, proto, verdict, passed,
+                                  len(verdicts), flow))
     return results, diags
