@@ -58,9 +58,16 @@ class Analysis:
     evaluation: Evaluation
     query: Query
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _index: EndpointIndex | None = None
 
     def rows(self, by: str) -> list[MapRow]:
         return view_rows(self.evaluation, by)
+
+    def resolve(self, text: str) -> list[Point]:
+        """Like ``resolve`` but through an index built once (bulk tests)."""
+        if self._index is None:
+            self._index = EndpointIndex(self.state)
+        return self._index.resolve(text)
 
 
 def analyze(state: ClusterState) -> Analysis:
@@ -100,6 +107,53 @@ def resolve(state: ClusterState, text: str) -> list[Point]:
     return []
 
 
+class EndpointIndex:
+    """Pods by name, by workload and by IP, for fast endpoint resolution."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.by_name: dict[tuple[str, str], list[Pod]] = {}
+        self.by_workload: dict[tuple[str, str], list[Pod]] = {}
+        self.by_kind: dict[tuple[str, str, str], list[Pod]] = {}
+        self.by_ip: dict[tuple[int, int], list[Pod]] = {}
+        for p in state.pods:
+            if not p.synthetic:
+                self.by_name.setdefault((p.namespace, p.name), []).append(p)
+            w = p.workload
+            self.by_workload.setdefault((w.namespace, w.name), []).append(p)
+            self.by_kind.setdefault((w.namespace, w.kind.lower(), w.name), []).append(p)
+            for ip in p.ips:
+                self.by_ip.setdefault(ip_to_int(ip), []).append(p)
+        self.pod_by_key = {(p.namespace, p.name): p for p in state.pods}
+        self._cache: dict[str, list[Point]] = {}
+
+    def resolve(self, text: str) -> list[Point]:
+        got = self._cache.get(text)
+        if got is None:
+            got = self._resolve(text)
+            self._cache[text] = got
+        return got
+
+    def _resolve(self, text: str) -> list[Point]:
+        if text.startswith("ip:"):
+            try:
+                key = ip_to_int(text[3:])
+            except ValueError:
+                return []
+            owners = sorted(self.by_ip.get(key, ()),
+                            key=lambda p: (p.host_network, p.namespace, p.name))
+            return [owners[0]] if owners else [External(text[3:])]
+        parts = text.split("/")
+        if len(parts) == 2:
+            key2 = (parts[0], parts[1])
+            return list(self.by_name.get(key2) or self.by_workload.get(key2, []))
+        if len(parts) == 3:
+            if parts[1].lower() == "pod":
+                pod = self.pod_by_key.get((parts[0], parts[2]))
+                return [pod] if pod else []
+            return list(self.by_kind.get((parts[0], parts[1].lower(), parts[2]), []))
+        return []
+
+
 def matches_pattern(endpoint_id: str, pattern: str) -> bool:
     """Filter syntax for ``--from``/``--to``: a glob over ``ns/kind/name`` or ``ns/name``."""
     if fnmatch.fnmatchcase(endpoint_id, pattern):
@@ -124,7 +178,16 @@ class CaseResult:
     verdict: str
     passed: bool
     pairs: int = 0
-    flow: FlowVerdict | None = None
+    representative: tuple[Point, Point, Protocol, int] | None = None
+    query: Query | None = None
+    _flow: FlowVerdict | None = None
+
+    @property
+    def flow(self) -> FlowVerdict | None:
+        """The explained representative pair, computed on first use."""
+        if self._flow is None and self.representative is not None and self.query is not None:
+            self._flow = self.query.flow(*self.representative)
+        return self._flow
 
     @property
     def flows(self) -> list[FlowVerdict]:
@@ -172,8 +235,8 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
         for i, case in enumerate(suite.spec.cases):
             at = lines[i] if i < len(lines) else {}
             label = f"case {i} ({case.name})" if case.name else f"case {i}"
-            srcs = resolve(analysis.state, case.from_)
-            dsts = resolve(analysis.state, case.to)
+            srcs = analysis.resolve(case.from_)
+            dsts = analysis.resolve(case.to)
             for key, got, text in (("from", srcs, case.from_), ("to", dsts, case.to)):
                 if not got:
                     errors.append(Diagnostic(
@@ -218,7 +281,6 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
         passed = all(v[0] == expect_allow for v in verdicts)
         rep = next((v for v in verdicts if v[0] != expect_allow), verdicts[0] if verdicts
                    else None)
-        flow = q.flow(*rep[1:]) if rep is not None else None
         results.append(CaseResult(case, file, shown_port, proto, verdict, passed,
-                                  len(verdicts), flow))
+                                  len(verdicts), rep[1:] if rep is not None else None, q))
     return results, diags

@@ -57,10 +57,10 @@ class Pod:
     source: SourceRef = field(default_factory=SourceRef)
     synthetic: bool = False
     host_ip: str = ""
+    key: str = field(default="", compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -256,19 +256,65 @@ def _json_depth_line(text: str) -> int:
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey("duplicate key")
+    return out
+
+
+def _json_item_lines(text: str) -> list[int]:
+    """Lines of the objects at depth 2 (items of a top-level List), in order."""
+    lines: list[int] = []
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text):
+        tok = m.group()
+        if tok[0] == '"':
+            continue
+        if tok in "[{":
+            depth += 1
+            if depth == 3 and tok == "{":
+                lines.append(text.count("\n", 0, m.start()) + 1)
+        else:
+            depth -= 1
+    return lines
+
+
 def _parse_json(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
-    """Strict JSON for validity, then the YAML node builder for line marks and duplicates."""
+    """Strict JSON (C parser) for the data; object lines of List items from a token scan.
+    Only a duplicate key takes the slower marked path, to report its exact line and object."""
     deep = _json_depth_line(tf.text)
     if deep:
         return [], [_err(tf, deep, "json-depth", f"nesting deeper than {MAX_DEPTH} levels")]
     try:
-        plain = json.loads(tf.text)
+        plain = json.loads(tf.text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         return [], [_err(tf, exc.lineno, "json-syntax", f"invalid JSON: {exc.msg}")]
+    except _DuplicateKey:
+        return _parse_json_marked(tf)
     except RecursionError:
         return [], [_err(tf, 0, "json-depth", "nesting too deep")]
     if plain is None:
         return [], []
+    if isinstance(plain, dict) and isinstance(plain.get("items"), list):
+        lines = _json_item_lines(tf.text)
+        items = MarkedList(1)
+        items.extend(plain["items"])
+        items.item_lines = lines if len(lines) == len(items) else []
+        marked = MarkedDict(1)
+        marked.update(plain)
+        marked["items"] = items
+        plain = marked
+    return [Document(tf.name, 1, 1, plain)], []
+
+
+def _parse_json_marked(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
+    """JSON through the YAML node builder: exact lines for every key (and duplicates)."""
+    plain = json.loads(tf.text)
     try:
         docs, diags = _parse_yaml(tf)
     except Exception:  # a YAML quirk in valid JSON: use it unmarked
