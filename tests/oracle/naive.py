@@ -241,8 +241,10 @@ def direction_allowed(state: ClusterState, pod: Pod, direction: Direction, other
 
 
 def _own_node_address(state: ClusterState, pod: Pod, address: str) -> bool:
+    """Is ``address`` one of the addresses of the node the pod runs on (sp-3)?"""
     node = node_named(state, pod.node) if pod.node else None
-    return node is not None and any(same_address(address, a) for a in node.addresses)
+    mine = [*(node.addresses if node is not None else ()), pod.host_ip]
+    return any(same_address(address, a) for a in mine if a)
 
 
 def allowed(state: ClusterState, src: Endpoint, dst: Endpoint, protocol: Protocol,

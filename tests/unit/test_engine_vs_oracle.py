@@ -163,6 +163,8 @@ def pod_st(draw: st.DrawFn, index: int, namespaces: list[str]) -> Doc:
         ip = draw(st.sampled_from((None, f"10.244.1.{10 + index}", f"10.244.2.{10 + index}")))
     if ip is not None:
         doc["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+        if draw(st.booleans()):
+            doc["status"]["hostIP"] = NODES[node]
     return doc
 
 
@@ -452,7 +454,7 @@ def allowed_set(loaded: Loaded) -> set[tuple[str, str, Protocol, int]]:
             if engine_allowed(loaded, s, d, proto, port)}
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(SETTINGS, max_examples=150)
 @given(cluster_st(max_np=4, max_cnp=0), st.data())
 def test_np_extra_allow_rule_is_monotone(docs: list[Doc], data: st.DataObject) -> None:
     nps = [i for i, d in enumerate(docs) if d["kind"] == "NetworkPolicy"]
@@ -473,7 +475,7 @@ def test_np_extra_allow_rule_is_monotone(docs: list[Doc], data: st.DataObject) -
     assert not lost, f"an extra allow rule removed connections: {sorted(lost, key=str)[:20]}"
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(SETTINGS, max_examples=150)
 @given(cluster_st(max_np=3, max_cnp=0), st.data())
 def test_np_default_deny_all_isolates_namespace(docs: list[Doc], data: st.DataObject) -> None:
     namespaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]

@@ -6,12 +6,14 @@ stdout carries only the requested data; diagnostics and narration go to stderr. 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 import click
 
 from netfence.cli.common import ExitCode, fail_internal
+from netfence.cli.diff import diff_cmd
 from netfence.cli.explain import explain_cmd
 from netfence.cli.map import map_cmd
 from netfence.cli.test import test_cmd
@@ -42,9 +44,13 @@ cli.add_command(map_cmd, "map")
 cli.add_command(map_cmd, "connectivity")
 cli.add_command(explain_cmd, "explain")
 cli.add_command(test_cmd, "test")
+cli.add_command(diff_cmd, "diff")
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A one-shot command builds large, long-lived, acyclic structures: the cyclic collector
+    # only burns time on them (reference counting still frees everything promptly).
+    gc.disable()
     try:
         cli.main(args=argv, prog_name=prog_name(), standalone_mode=True)
     except SystemExit:

@@ -161,12 +161,15 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class MapRow:
-    """One allowed connection in a view: endpoint ids and port-class mask."""
+    """One allowed connection in a view: endpoint ids and port-class mask; ``ips`` is the
+    address set of the external side, if any."""
 
     src: str
     dst: str
     ports: int
     dns: bool
+    ips: IPSet | None = None
+    inbound: bool = False
 
 
 def _workload_id(ref: WorkloadRef) -> str:
@@ -190,12 +193,14 @@ def describe_ips(ips: IPSet) -> str:
     return ",".join(parts)
 
 
-def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
-    """Aggregate class connections into a view: 'workload', 'pod' or 'namespace'.
+def view_rows(ev: Evaluation, by: str, zone_label: str = "networkArea") -> list[MapRow]:
+    """Aggregate class connections into a view: 'workload', 'pod', 'namespace' or 'zone'
+    (namespaces grouped by the value of ``zone_label``).
 
     Aggregation runs over classes; the pod-level matrix is built only for ``by == 'pod'``.
     External IP atoms with identical connections merge into one endpoint.
     """
+    ns_labels = ev.u.ns_labels
     u = ev.u
     n = u.n_classes
     acc: dict[tuple[str, str], list[int]] = {}
@@ -207,6 +212,8 @@ def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
                 key = pod.key
             elif by == "namespace":
                 key = pod.namespace
+            elif by == "zone":
+                key = "zone:" + ns_labels.get(pod.namespace, {}).get(zone_label, "(none)")
             else:
                 key = _workload_id(pod.workload)
             counts[key] = counts.get(key, 0) + 1
@@ -217,7 +224,7 @@ def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
         dsts = members[d] if d < n else [(f"{ext_key}{d - n}", 1)]
         for a, ca in srcs:
             for b, _cb in dsts:
-                if a == b and s == d and ca == 1 and by != "namespace":
+                if a == b and s == d and ca == 1 and by not in ("namespace", "zone"):
                     continue  # the same single pod: self traffic is not a connection
                 if a == b and by == "pod":
                     continue
@@ -230,7 +237,7 @@ def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
     # per row, merge the external atoms that reach (or are reached by) the same endpoint
     # on the same ports into one address set
     groups: dict[tuple[int, str, int, int], IPSet] = {}
-    merged: dict[tuple[str, str], tuple[int, bool]] = {}
+    merged: dict[tuple[str, str], tuple[int, bool, IPSet | None, bool]] = {}
     for (a, b), (pm, dns_i) in acc.items():
         if a.startswith(ext_key) or b.startswith(ext_key):
             inbound = a.startswith(ext_key)
@@ -239,8 +246,10 @@ def view_rows(ev: Evaluation, by: str) -> list[MapRow]:
             gk = (int(inbound), other, pm, dns_i)
             groups[gk] = groups[gk] | ips if gk in groups else ips
         else:
-            merged[(a, b)] = (pm, bool(dns_i))
+            merged[(a, b)] = (pm, bool(dns_i), None, False)
     for (inbound_i, other, pm, dns_i), ips in groups.items():
         text = describe_ips(ips)
-        merged[(text, other) if inbound_i else (other, text)] = (pm, bool(dns_i))
-    return [MapRow(a, b, pm, dns) for (a, b), (pm, dns) in sorted(merged.items())]
+        merged[(text, other) if inbound_i else (other, text)] = (pm, bool(dns_i), ips,
+                                                                  bool(inbound_i))
+    return [MapRow(a, b, pm, dns, ips, inbound)
+            for (a, b), (pm, dns, ips, inbound) in sorted(merged.items())]

@@ -24,7 +24,7 @@ def csv_cell(text: str) -> str:
 
 def md(text: str) -> str:
     out = term(text)
-    for ch in "\\`*_{}[]()#+!|<>":
+    for ch in "\\`*_[]|<>":
         out = out.replace(ch, "\\" + ch)
     return out
 
