@@ -49,6 +49,8 @@ class Row:
     connections: int
     explain_ms: float
     test_s: float
+    diff_s: float = 0.0
+    lint_s: float | None = None
     nca_s: float | None = None
     nca_note: str = ""
     agree: str = ""
@@ -116,10 +118,32 @@ def measure(n: int) -> Row:
                                  "spec": {"cases": cases}}))
     s0 = time.perf_counter()
     results, _ = api.run_tests(analysis, str(tests))
+    for r in results:  # what the table output prints: the explanation of every failure
+        if not r.passed:
+            r.explanation()
     test_s = time.perf_counter() - s0
     assert len(results) == 10_000
+    # diff: the same cluster against a pull request that adds one policy, end to end (CLI)
+    pr = d / "pr"
+    pr.mkdir(exist_ok=True)
+    ns0 = state.pods[-1].namespace
+    (pr / "extra.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        f"metadata: {{name: pr-extra, namespace: {ns0}}}\n"
+        "spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{from: "
+        "[{namespaceSelector: {}}], ports: [{port: 7777}]}]}\n")
+    diff_s, _, code = timed_child([exe, "diff", "-f", str(d / "cluster.yaml"), "--head",
+                                   str(d / "cluster.yaml"), "--head", str(pr)],
+                                  d / "diff.txt")
+    if code not in (0, 1):
+        raise SystemExit(f"netfence diff failed at {n} namespaces (exit {code})")
+    lint_s: float | None = None
+    lint = subprocess.run([exe, "lint", "--help"], capture_output=True, check=False)
+    if lint.returncode == 0:
+        lint_s, _, _ = timed_child([exe, "lint", "-f", str(d / "cluster.yaml"), "-o", "json"],
+                                   d / "lint.json")
     return Row(n, len(state.pods), len(state.policies), wall, rss, t1 - t0, t2 - t1, conns,
-               statistics.median(lat), test_s)
+               statistics.median(lat), test_s, diff_s, lint_s)
 
 
 def with_nca(row: Row, timeout: float) -> None:
@@ -155,15 +179,18 @@ def with_nca(row: Row, timeout: float) -> None:
 
 def table(rows: list[Row]) -> str:
     head = ("| namespaces | pods | policies | map -o json | peak RSS | load | evaluate | "
-            "connections | explain (median) | 10k tests | NCA --connectivity | ratio | "
-            "agreement |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "connections | explain (median) | 10k tests | diff | lint | NCA --connectivity | "
+            "ratio | agreement |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "---|\n")
     body = ""
     for r in rows:
         nca_s = "-" if r.nca_s is None and not r.nca_note else (
             f"{r.nca_s:.1f} s" if r.nca_s is not None else "capped")
         body += (f"| {r.namespaces} | {r.pods} | {r.policies} | {r.map_s:.2f} s | "
                  f"{r.map_rss_mb:.0f} MiB | {r.load_s:.2f} s | {r.eval_s:.2f} s | "
-                 f"{r.connections} | {r.explain_ms:.1f} ms | {r.test_s:.2f} s | {nca_s} | "
+                 f"{r.connections} | {r.explain_ms:.1f} ms | {r.test_s:.2f} s | "
+                 f"{r.diff_s:.2f} s | "
+                 f"{'-' if r.lint_s is None else f'{r.lint_s:.2f} s'} | {nca_s} | "
                  f"{r.nca_note or '-'} | {r.agree or '-'} |\n")
     return head + body
 

@@ -8,6 +8,7 @@ ConnectivityTest; ``explain`` answers one flow.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import gc
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from netfence.sources.files import TextFile, read_inputs
 from netfence.sources.git import read_at_ref
 from netfence.sources.kubectl import read_cluster
 from netfence.sources.manifests import build_state
-from netfence.sources.parse import parse_file
+from netfence.sources.parse import Document, parse_file
 from netfence.sources.specs import Case, load_tests
 
 __all__ = ["Analysis", "CaseResult", "analyze", "diff", "load", "load_ref", "resolve",
@@ -45,6 +46,11 @@ def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
     return _state_from(files, diags, ", ".join(paths) if paths else "the cluster")
 
 
+# Parsed documents by (file name, content hash): base and head of a diff share most files.
+# Documents are never mutated after parsing, so sharing them is safe.
+_PARSED: dict[tuple[str, bytes], tuple[list[Document], list[Diagnostic]]] = {}
+
+
 def _state_from(files: list[TextFile], diags: list[Diagnostic], where: str) -> ClusterState:
     # Parsing allocates hundreds of thousands of long-lived containers; the cyclic garbage
     # collector's full passes over them cost as much as the parse itself (measured 2x).
@@ -53,7 +59,12 @@ def _state_from(files: list[TextFile], diags: list[Diagnostic], where: str) -> C
     try:
         docs = []
         for tf in files:
-            got, d2 = parse_file(tf)
+            key = (tf.name, hashlib.sha256(tf.text.encode()).digest())
+            cached = _PARSED.get(key)
+            if cached is None:
+                cached = parse_file(tf)
+                _PARSED[key] = cached
+            got, d2 = cached
             docs.extend(got)
             diags.extend(d2)
         if not docs and not any(d.severity >= Severity.ERROR for d in diags):
