@@ -8,8 +8,8 @@ ConnectivityTest; ``explain`` answers one flow.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import gc
+import hashlib
 from dataclasses import dataclass, field
 
 from netfence.engine.checks import ambiguous_priorities
