@@ -28,6 +28,7 @@ class Namespace:
     labels: Mapping[str, str]
     source: SourceRef = field(default_factory=SourceRef)
     implicit: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class Pod:
     source: SourceRef = field(default_factory=SourceRef)
     synthetic: bool = False
     host_ip: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
     key: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +73,7 @@ class Workload:
     replicas: int
     host_network: bool = False
     source: SourceRef = field(default_factory=SourceRef)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

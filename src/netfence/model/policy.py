@@ -10,6 +10,7 @@ the direction being present (SEMANTICS iso-1..iso-4).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from netfence.errors import SourceRef
@@ -238,6 +239,7 @@ class Policy:
     egress: tuple[Rule, ...] | None
     source: SourceRef = field(default_factory=SourceRef)
     audit: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def rules(self, direction: Direction) -> tuple[Rule, ...] | None:
         return self.ingress if direction is Direction.INGRESS else self.egress

@@ -95,6 +95,7 @@ def convert_cluster_policy(ctx: Ctx, obj: dict[str, Any], kind: str, version: st
         egress=egress or None,
         source=ctx.ref(),
         audit=annotations.get("netfence.dev/mode") == "audit",
+        annotations={k: v for k, v in annotations.items() if isinstance(v, str)},
     )
 
 

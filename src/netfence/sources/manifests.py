@@ -166,6 +166,7 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
                         line_of(meta, "labels") or line)
     raw_ann = meta_d.get("annotations")
     annotations: dict[str, Any] = raw_ann if isinstance(raw_ann, dict) else {}
+    ann = {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
     if labels is None:
         return
     if namespaced:
@@ -175,11 +176,11 @@ def _object(b: _Builder, obj: Any, file: str, doc: int, line: int) -> None:
             ctx.warn("metadata-name-label", f"label {METADATA_NAME}={show(labels[METADATA_NAME])}"
                      f" is overwritten with {show(name)} by the API server (sel-7)")
         labels[METADATA_NAME] = name  # sel-7
-        b.namespaces[name] = Namespace(name, labels, ctx.ref())
+        b.namespaces[name] = Namespace(name, labels, ctx.ref(), annotations=ann)
     elif kind == "Pod":
-        _pod(b, ctx, obj, ns, name, labels)
+        _pod(b, ctx, obj, ns, name, labels, ann)
     elif (group, kind) in WORKLOAD_KINDS:
-        _workload(b, ctx, obj, kind, ns, name, labels)
+        _workload(b, ctx, obj, kind, ns, name, labels, ann)
     elif kind == "Service":
         _service(b, ctx, obj, ns, name)
     elif kind == "Node":
@@ -265,7 +266,7 @@ def _pod_template(ctx: Ctx, spec: Any, path: str) -> tuple[tuple[ContainerPort, 
 
 
 def _pod(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str,
-         labels: dict[str, str]) -> None:
+         labels: dict[str, str], annotations: dict[str, str]) -> None:
     spec = obj.get("spec")
     before = ctx.errors
     ports, host_net = _pod_template(ctx, spec, "spec")
@@ -309,13 +310,13 @@ def _pod(b: _Builder, ctx: Ctx, obj: dict[str, Any], ns: str, name: str,
             host_ip = ""
     pod = Pod(ns, name, labels, ports, WorkloadRef("Pod", ns, name), host_net,
               tuple(good_ips), node if isinstance(node, str) else "", ctx.ref(),
-              host_ip=host_ip)
+              host_ip=host_ip, annotations=annotations)
     b.pod_owner[len(b.pods)] = owners
     b.pods.append(pod)
 
 
 def _workload(b: _Builder, ctx: Ctx, obj: dict[str, Any], kind: str, ns: str, name: str,
-              labels: dict[str, str]) -> None:
+              labels: dict[str, str], annotations: dict[str, str]) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         ctx.error("required", "spec is required")
@@ -388,7 +389,8 @@ def _workload(b: _Builder, ctx: Ctx, obj: dict[str, Any], kind: str, ns: str, na
     for o in obj["metadata"].get("ownerReferences") or []:
         if isinstance(o, dict) and isinstance(o.get("kind"), str):
             owners.append((o["kind"], str(o.get("name"))))
-    wl = Workload(WorkloadRef(kind, ns, name), tlabels, ports, replicas, host_net, ctx.ref())
+    wl = Workload(WorkloadRef(kind, ns, name), tlabels, ports, replicas, host_net, ctx.ref(),
+                  annotations)
     b.workloads.append((wl, selector, owners))
 
 
@@ -473,7 +475,7 @@ def _finish(b: _Builder) -> ClusterState:
             # a ReplicaSet covered through its Deployment covers the Deployment too
             pod = Pod(pod.namespace, pod.name, pod.labels, pod.ports,
                       WorkloadRef(*owner), pod.host_network, pod.ips, pod.node, pod.source,
-                      host_ip=pod.host_ip)
+                      host_ip=pod.host_ip, annotations=pod.annotations)
         pods.append(pod)
     workloads: list[Workload] = []
     for key, (w, _sel, owners) in by_key.items():
@@ -486,7 +488,8 @@ def _finish(b: _Builder) -> ClusterState:
             continue
         for r in range(max(w.replicas, 1)):
             pods.append(Pod(w.ref.namespace, f"{w.ref.name}-{r}", w.labels, w.ports, w.ref,
-                            w.host_network, (), "", w.source, synthetic=True))
+                            w.host_network, (), "", w.source, synthetic=True,
+                            annotations=w.annotations))
     # implicit namespaces
     namespaces = dict(b.namespaces)
     for ns, ref in sorted(b.referenced.items()):
@@ -499,7 +502,8 @@ def _finish(b: _Builder) -> ClusterState:
         namespaces=namespaces,
         pods=tuple(pods),
         workloads=tuple(workloads) + tuple(
-            Workload(p.workload, p.labels, p.ports, 1, p.host_network, p.source)
+            Workload(p.workload, p.labels, p.ports, 1, p.host_network, p.source,
+                     p.annotations)
             for p in pods if p.workload.kind == "Pod"),
         services=tuple(b.services),
         nodes=tuple(b.nodes),

@@ -70,6 +70,7 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
         egress=egress if "Egress" in types else None,
         source=ctx.ref(),
         audit=mode == "audit",
+        annotations={k: v for k, v in annotations.items() if isinstance(v, str)},
     )
 
 
