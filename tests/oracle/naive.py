@@ -158,8 +158,10 @@ def clause_matches(clause: PortClause, destination: Endpoint, protocol: Protocol
                    port: int) -> bool:
     """One port clause against (protocol, port) sent to ``destination`` (port-4..port-7)."""
     if clause.name is not None:
-        if not isinstance(destination, Pod):
-            return False  # port-7: named ports never match external addresses
+        if not isinstance(destination, Pod) or destination.host_network:
+            # port-7: named ports never match external addresses; a hostNetwork destination
+            # is node traffic (sp-1, D-3), so its containerPorts do not name ports either
+            return False
         return any(
             cp.name == clause.name
             and (clause.protocol is None or cp.protocol is clause.protocol)

@@ -649,15 +649,20 @@ spec:
 """
 
 
-def test_egress_named_port_resolves_on_host_network_destination() -> None:
-    """Found by test_flow_matches_oracle: port-6 looks named ports up on the egress peer pod.
+def test_egress_named_port_never_resolves_on_host_network_destination() -> None:
+    """Found by test_flow_matches_oracle; decided in docs/semantics-decisions.md (NF-D1).
 
-    The peer (empty ``to``, sel-1) matches the hostNetwork pod, and that pod declares
-    ``http`` = TCP 80, so x/client -> x/host on TCP 80 is allowed; TCP 81 is not.
+    A hostNetwork pod's traffic is node traffic (sp-1) and such peers are matched only by
+    ipBlock, networks or nodes (D-3), so like an external address (port-7) its containerPorts
+    do not give meaning to a named port: x/client -> x/host is denied on every port, while
+    the same rule with the numeric port is allowed.
     """
     loaded = load_text(HOST_NETWORK_NAMED_PORT)
     client, host = _pod(loaded, "x/client"), _pod(loaded, "x/host")
-    assert allowed(loaded.state, client, host, Protocol.TCP, 80)
-    assert not allowed(loaded.state, client, host, Protocol.TCP, 81)
-    assert not engine_allowed(loaded, client, host, Protocol.TCP, 81)
-    assert engine_allowed(loaded, client, host, Protocol.TCP, 80)
+    for port in (80, 81):
+        assert not allowed(loaded.state, client, host, Protocol.TCP, port)
+        assert not engine_allowed(loaded, client, host, Protocol.TCP, port)
+    numeric = load_text(HOST_NETWORK_NAMED_PORT.replace("port: http", "port: 80"))
+    client, host = _pod(numeric, "x/client"), _pod(numeric, "x/host")
+    assert allowed(numeric.state, client, host, Protocol.TCP, 80)
+    assert engine_allowed(numeric, client, host, Protocol.TCP, 80)
