@@ -333,3 +333,10 @@ def diff(base: ClusterState, head: ClusterState, by: str = "workload",
     b = analyze(base)
     h = analyze(head)
     return engine_diff(b.evaluation, h.evaluation, by, zone_label), h.diagnostics
+
+
+# -- lint ------------------------------------------------------------------------------------
+
+def lint(analysis: Analysis, options: LintOptions | None = None) -> LintReport:
+    """Run the lint catalogue (``netfence.checks``) over an analysed state."""
+    return run_checks(analysis.state, analysis.evaluation, analysis.query, options)

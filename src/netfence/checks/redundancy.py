@@ -40,6 +40,7 @@ from netfence.checks.context import (
 )
 from netfence.checks.findings import Finding
 from netfence.engine.evaluate import DIRECTIONS, CRule, Step, Subjected
+from netfence.model.policy import ALL as ALL_SELECTOR
 from netfence.model.policy import (
     Action,
     AnyPeer,
@@ -51,7 +52,6 @@ from netfence.model.policy import (
     Subject,
     Tier,
 )
-from netfence.model.policy import ALL as ALL_SELECTOR
 
 RuleKey = tuple[int, Direction, int]  # (policy index in evaluation order, direction, rule index)
 

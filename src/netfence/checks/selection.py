@@ -133,10 +133,10 @@ def _peers(ctx: Context, idx: _Indexes, pol: Policy, d: Direction,
             else:
                 why = "no pod matches it"
             yield Finding(check("NF002"), obj, src, f"{where} ({peer}): {why}", detail)
-        elif isinstance(peer, NodePeer) and ctx.on("NF002"):
-            if not any(matches(peer.selector, n.labels) for n in ctx.state.nodes):
-                yield Finding(check("NF002"), obj, src,
-                              f"{where} ({peer}): no node matches it", detail)
+        elif (isinstance(peer, NodePeer) and ctx.on("NF002")
+              and not any(matches(peer.selector, n.labels) for n in ctx.state.nodes)):
+            yield Finding(check("NF002"), obj, src, f"{where} ({peer}): no node matches it",
+                          detail)
 
 
 def _ports(ctx: Context, idx: _Indexes, pol: Policy, d: Direction, rule: Rule,
