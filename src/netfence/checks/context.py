@@ -139,13 +139,36 @@ def names(refs: list[WorkloadRef] | list[str], limit: int = 4) -> str:
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
 
 
-def port_groups(view: Subjected, n_ports: int) -> list[int]:
-    """Masks of port classes that no rule of ``view`` tells apart (one decide per group)."""
-    groups: dict[tuple[int, ...], int] = {}
-    for p in range(n_ports):
-        sig = view.port_signature(p)
-        groups[sig] = groups.get(sig, 0) | (1 << p)
-    return list(groups.values())
+def port_groups(view: Subjected, all_ports: int) -> list[int]:
+    """Masks of port classes that no rule of ``view`` tells apart (one decide per group).
+
+    Partition refinement over the compiled rules' port masks: within a group every rule's
+    ``hit`` is the same for every port class, so ``port_signature`` would agree."""
+    groups = [all_ports]
+    for cr in (*view.admin, *view.netpol, *view.baseline):
+        if cr.all_ports:
+            continue
+        groups = _split(groups, cr.static_ports)
+        if cr.named_ports:
+            by_dest: dict[int, int] = {}
+            for p, dests in cr.named_ports.items():
+                if not (cr.static_ports >> p) & 1:
+                    by_dest[dests] = by_dest.get(dests, 0) | (1 << p)
+            for m in by_dest.values():
+                groups = _split(groups, m)
+    return groups
+
+
+def _split(groups: list[int], mask: int) -> list[int]:
+    out: list[int] = []
+    for g in groups:
+        inside = g & mask
+        if inside and inside != g:
+            out.append(inside)
+            out.append(g & ~mask)
+        else:
+            out.append(g)
+    return out
 
 
 def lowest(mask: int) -> int:

@@ -57,6 +57,11 @@ def check_default_deny(ctx: Context) -> Iterator[Finding]:
     by_ns: dict[str, list[int]] = {}
     for cls in ctx.pod_classes():
         by_ns.setdefault(cls.namespace, []).append(cls.index)
+    candidates: dict[str, list[Policy]] = {}  # NetworkPolicies by namespace, "" = cluster
+    for pol in ctx.engine.policies:
+        if pol.subject.pods is None or matches(pol.subject.pods, {}):
+            key = pol.ref.namespace if pol.tier is Tier.NETWORK_POLICY else ""
+            candidates.setdefault(key, []).append(pol)
     for d, cid in ((Direction.INGRESS, "NF006"), (Direction.EGRESS, "NF007")):
         if d not in ctx.options.default_deny or not ctx.on(cid):
             continue
@@ -69,7 +74,8 @@ def check_default_deny(ctx: Context) -> Iterator[Finding]:
             for c in members:
                 if not _fenced(ctx, c, d):
                     open_mask |= 1 << c
-            future = _future_fenced(ctx, ns, d)
+            future = _future_fenced(ns, d, [*candidates.get(ns_name, ()),
+                                                *candidates.get("", ())])
             if not open_mask and future:
                 continue
             parts: list[str] = []
@@ -101,7 +107,7 @@ def _fenced(ctx: Context, c: int, d: Direction) -> bool:
         *(_as_deny(cr) if cr.rule.action is Action.PASS else cr for cr in view.baseline),
         CRule(_SENTINEL_POLICY, _SENTINEL_RULE, (u.all_mask,), u.all_mask, False, True, 0, {},
               ())])
-    for group in port_groups(view, u.n_ports):
+    for group in port_groups(view, u.all_ports):
         p = lowest(group)
         real = eng.decide(view, p, u.all_mask)
         fenced = eng.decide(closed, p, u.all_mask)
@@ -115,19 +121,16 @@ def _as_deny(cr: CRule) -> CRule:
                  cr.dns, cr.all_ports, cr.static_ports, cr.named_ports, cr.clause_masks)
 
 
-def _future_fenced(ctx: Context, ns: Namespace, d: Direction) -> bool:
+def _future_fenced(ns: Namespace, d: Direction, candidates: list[Policy]) -> bool:
     """A pod added later without labels would be isolated, or denied by a namespace-wide
-    cluster policy."""
-    for pol in ctx.engine.policies:
-        if pol.rules(d) is None:
-            continue
-        if pol.subject.pods is not None and not matches(pol.subject.pods, {}):
-            continue
-        if not namespace_matches(pol.subject.namespaces, ns.name, ns.labels):
+    cluster policy (``candidates`` select unlabelled pods)."""
+    for pol in candidates:
+        rules = pol.rules(d)
+        if rules is None or not namespace_matches(pol.subject.namespaces, ns.name, ns.labels):
             continue
         if pol.tier is Tier.NETWORK_POLICY:
             return True
-        if any(r.action is Action.DENY for r in pol.rules(d) or ()):
+        if any(r.action is Action.DENY for r in rules):
             return True
     return False
 

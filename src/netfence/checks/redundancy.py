@@ -98,7 +98,7 @@ class _Redundancy:
                 entries = [(self.index[id(cr.policy)], d, cr.rule.index) for cr in view.netpol]
                 cell = _Cell(cls.index, d, entries,
                              [self.index[id(p)] for p in view.isolated_by])
-                for group in port_groups(view, u.n_ports):
+                for group in port_groups(view, u.all_ports):
                     p = lowest(group)
                     cell.groups.append(group)
                     cell.opens.append(self._open(view, p))
@@ -190,8 +190,7 @@ class _Redundancy:
             pol = self.policies[pi]
             by = [str(self.policies[q].ref) for q in sorted(coverers)]
             also = " and the Admin tier" if admin else ""
-            allowed = (f"everything it allows is allowed by {names(by)}{also}" if by else
-                       "everything it allows is decided by the Admin tier first")
+            allowed = f"everything it allows is allowed by {names(by)}{also}"
             yield Finding(
                 check("NF012"), policy_obj(pol), pol.source,
                 f"{pol.ref} adds no connection and no isolation: every pod it selects is "
@@ -200,9 +199,14 @@ class _Redundancy:
                 tuple(policy_obj(self.policies[q]) for q in sorted(coverers | isolators)))
 
     def _policy_covered(self, pi: int) -> tuple[set[int], set[int], bool] | None:
+        """Who covers policy ``pi`` (rules, isolation, Admin); None if it is needed.
+
+        A policy whose every connection the Admin tier decides is left to the rule-level
+        NF015 (information: defense in depth), so it is "needed" here."""
         coverers: set[int] = set()
         isolators: set[int] = set()
         admin = False
+        needs_np = False
         for ci in self.policy_cells.get(pi, ()):
             cell = self.cells[ci]
             others_iso = [q for q in cell.isolating
@@ -222,12 +226,15 @@ class _Redundancy:
                 admin = admin or bool(h & ~cell.opens[g])
                 if not need:
                     continue
+                needs_np = True
                 union = 0
                 for j in others:
                     union |= hits[j]
                 if need & ~union:
                     return None
                 coverers.update(cell.entries[j][0] for j in others if hits[j] & need)
+        if not needs_np:
+            return None
         return coverers, isolators, admin
 
     # -- NF015, NF011 ----------------------------------------------------------------------------
@@ -366,7 +373,7 @@ class _Redundancy:
                 isolated = bool(view.isolated_by)
                 tiers = Subjected(admin=view.admin, isolated_by=view.isolated_by,
                                   baseline=view.baseline)
-                for group in port_groups(tiers, u.n_ports):
+                for group in port_groups(tiers, u.all_ports):
                     p = lowest(group)
                     hits = [cr.hit(p) for cr in crs]
                     key = (isolated, tuple(zip((id(cr.rule) for cr in crs), hits, strict=True)))

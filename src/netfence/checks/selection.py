@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 from netfence.checks.catalogue import check
 from netfence.checks.context import Context, names, policy_obj, rule_label, rule_source
 from netfence.checks.findings import Finding
-from netfence.engine.classes import bits
 from netfence.engine.evaluate import DIRECTIONS
 from netfence.model.policy import (
     AnyPeer,
@@ -38,18 +38,22 @@ class _Indexes:
                 self.ns_keys.add(k)
         # named port -> protocol -> classes defining it (destination lookup, port-5/6)
         self.named: dict[str, dict[Protocol, int]] = {}
-        # declared container ports per class (all of them, named or not; NF004)
-        self.declared: list[dict[Protocol, set[int]]] = []
+        # declared container ports (named or not; NF004): (protocol, port) -> classes
+        declared: dict[Protocol, dict[int, int]] = {p: {} for p in PROTOCOLS}
+        self.declaring = 0  # classes with at least one declared port
         for cls in u.classes:
+            bit = 1 << cls.index
             for (name, proto) in cls.named:
                 per = self.named.setdefault(name, {})
-                per[proto] = per.get(proto, 0) | (1 << cls.index)
-            ports: dict[Protocol, set[int]] = {}
+                per[proto] = per.get(proto, 0) | bit
             for pod in cls.pods:
                 for cp in pod.ports:
-                    ports.setdefault(cp.protocol, set()).add(cp.port)
-            self.declared.append(ports)
-        self._declared_cache: dict[int, dict[Protocol, set[int]]] = {}
+                    per_port = declared[cp.protocol]
+                    per_port[cp.port] = per_port.get(cp.port, 0) | bit
+                    self.declaring |= bit
+        self.declared = {proto: sorted(per.items()) for proto, per in declared.items()}
+        self.declared_ports = {proto: [port for port, _ in items]
+                               for proto, items in self.declared.items()}
 
     def unknown_labels(self, sel: LabelSelector) -> list[str]:
         """Requirements of a namespace selector that no namespace can satisfy on its own."""
@@ -65,15 +69,15 @@ class _Indexes:
                 out.append(f"{r.key} in ({','.join(r.values)})")
         return out
 
-    def declared_in(self, mask: int) -> dict[Protocol, set[int]]:
-        got = self._declared_cache.get(mask)
-        if got is None:
-            got = {}
-            for i in bits(mask):
-                for proto, ports in self.declared[i].items():
-                    got.setdefault(proto, set()).update(ports)
-            self._declared_cache[mask] = got
-        return got
+    def declares(self, mask: int, protocols: tuple[Protocol, ...], lo: int, hi: int) -> bool:
+        """Some class of ``mask`` declares a port in [lo, hi] with one of ``protocols``."""
+        for proto in protocols:
+            items = self.declared[proto]
+            ports = self.declared_ports[proto]
+            for i in range(bisect.bisect_left(ports, lo), bisect.bisect_right(ports, hi)):
+                if items[i][1] & mask:
+                    return True
+        return False
 
 
 def check_selection(ctx: Context) -> Iterator[Finding]:
@@ -158,13 +162,11 @@ def _ports(ctx: Context, idx: _Indexes, pol: Policy, d: Direction, rule: Rule,
                               f"{rule_label(d, rule)}: {msg}", detail)
         elif (d is Direction.INGRESS and clause.port is not None and subject
               and ctx.on("NF004")):
-            declared = idx.declared_in(subject)
-            if not declared:
+            if not subject & idx.declaring:
                 continue  # the selected pods declare no ports at all: nothing to judge
             protos = (clause.protocol,) if clause.protocol is not None else PROTOCOLS
             hi = clause.end_port if clause.end_port is not None else clause.port
-            lo = clause.port
-            if any(lo <= p <= hi for proto in protos for p in declared.get(proto, ())):
+            if idx.declares(subject, protos, clause.port, hi):
                 continue
             pods = ctx.workloads_of(subject)
             yield Finding(check("NF004"), obj, src,

@@ -50,7 +50,7 @@ def _witness(ctx: Context, a: Policy, b: Policy,
             swapped = _swap(view, a, b)
             if swapped is None:
                 continue
-            for group in port_groups(view, u.n_ports):
+            for group in port_groups(view, u.all_ports):
                 p = lowest(group)
                 x = eng.decide(view, p, u.all_mask)
                 y = eng.decide(swapped, p, u.all_mask)
