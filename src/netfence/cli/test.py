@@ -19,7 +19,7 @@ from netfence.cli.common import (
     report,
 )
 from netfence.errors import InputError
-from netfence.render.escape import xml
+from netfence.render.junit import JUnitCase, junit
 from netfence.render.table import table
 
 
@@ -67,16 +67,9 @@ def test_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context
 
 
 def _junit(results: list[api.CaseResult], passed: int, failed: int) -> list[str]:
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>\n',
-             f'<testsuites tests="{len(results)}" failures="{failed}">\n',
-             f'  <testsuite name="netfence" tests="{len(results)}" failures="{failed}">\n']
-    for r in results:
-        name = r.case.name or f"{r.case.from_} -> {r.case.to} {r.protocol}/{r.port}"
-        lines.append(f'    <testcase classname="{xml(r.file)}" name="{xml(name)}">')
-        if not r.passed:
-            body = xml("\n".join(r.explanation()))
-            lines.append(f'\n      <failure message="expected {r.case.expect}, got '
-                         f'{r.verdict}">{body}</failure>\n    ')
-        lines.append("</testcase>\n")
-    lines.append("  </testsuite>\n</testsuites>\n")
-    return lines
+    del passed, failed  # counted by the writer
+    return junit("netfence", [
+        JUnitCase(r.file, r.case.name or f"{r.case.from_} -> {r.case.to} {r.protocol}/{r.port}",
+                  None if r.passed else (f"expected {r.case.expect}, got {r.verdict}",
+                                         "\n".join(r.explanation())))
+        for r in results])
