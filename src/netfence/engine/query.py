@@ -176,8 +176,21 @@ def _workload_id(ref: WorkloadRef) -> str:
     return str(ref)
 
 
+_DESCRIBED: dict[IPSet, str] = {}
+
+
 def describe_ips(ips: IPSet) -> str:
-    """CIDRs of ``ips``; per family, 'ALL except X' when that is shorter."""
+    """CIDRs of ``ips``; per family, 'ALL except [X]' when that is shorter (memoised: views
+    repeat the same few address sets for every workload)."""
+    got = _DESCRIBED.get(ips)
+    if got is None:
+        got = _describe(ips)
+        if len(_DESCRIBED) < 100_000:
+            _DESCRIBED[ips] = got
+    return got
+
+
+def _describe(ips: IPSet) -> str:
     parts: list[str] = []
     for fam, whole, iv in ((4, "0.0.0.0/0", ips.v4), (6, "::/0", ips.v6)):
         if not iv:

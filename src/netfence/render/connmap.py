@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 
@@ -12,6 +13,16 @@ from netfence.render.table import table
 FORMATS = ("table", "wide", "json", "yaml", "csv", "md", "dot", "mermaid")
 
 Row = tuple[str, str, PortSet, bool]  # from, to, ports, depends on DNS
+
+
+@functools.lru_cache(maxsize=65536)
+def _endpoint_text(ident: str) -> str:
+    return json.dumps(endpoint_json(ident), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ports_text(ports: PortSet) -> tuple[str, str]:
+    return json.dumps(str(ports)), json.dumps(ports.to_json(), sort_keys=True)
 
 
 def endpoint_json(ident: str) -> dict[str, object]:
@@ -86,8 +97,13 @@ def _json(rows: Sequence[Row], meta: dict[str, object]) -> Iterator[str]:
     text = json.dumps(head, sort_keys=True, indent=None)
     yield text[:-1] + ', "connections": ['
     for i, (a, b, ports, dns) in enumerate(rows):
-        yield ("" if i == 0 else ",") + "\n  " + json.dumps(_conn(a, b, ports, dns),
-                                                          sort_keys=True)
+        # the same bytes json.dumps(_conn(...), sort_keys=True) gives, from cached parts
+        pstr, pjson = _ports_text(ports)
+        yield (("" if i == 0 else ",") + '\n  {"destination": ' + _endpoint_text(b)
+               + ', "dnsConditional": ' + ("true" if dns else "false")
+               + ', "from": ' + json.dumps(a) + ', "portSet": ' + pjson
+               + ', "ports": ' + pstr + ', "source": ' + _endpoint_text(a)
+               + ', "to": ' + json.dumps(b) + "}")
     yield "\n]}\n"
 
 
