@@ -150,10 +150,7 @@ def _rules(ctx: Ctx, spec: dict[str, Any], key: str, peer_key: str, peer_fields:
         allowed.add("ports")  # pre-v0.2.0 v1alpha2 drafts used the v1alpha1 'ports' shape
     out: list[Rule] = []
     ok = True
-    for i, r in enumerate(raw):
-        path = f"spec.{key}[{i}]"
-        rl = line_of(raw, i) or line
-        rm = ctx.mapping(r, path, rl, allowed)
+    for i, (path, rl, rm) in enumerate(ctx.items(raw, f"spec.{key}", line, allowed)):
         if rm is None:
             ok = False
             continue
@@ -308,17 +305,11 @@ def _protocols(ctx: Ctx, raw: Any, path: str, line: int) -> tuple[PortClause, ..
     if items is None:
         return None
     out: list[PortClause] = []
-    for k, item in enumerate(items):
-        ip = f"{path}[{k}]"
-        il = line_of(items, k) or line
-        m = ctx.mapping(item, ip, il, {"tcp", "udp", "sctp", "destinationNamedPort"})
-        if m is None:
+    options = ("tcp", "udp", "sctp", "destinationNamedPort")
+    for ip, il, m in ctx.items(items, path, line, set(options)):
+        key = None if m is None else ctx.one_key(m, options, ip, il)
+        if m is None or key is None:
             return None
-        if len(m) != 1:
-            ctx.error("ports", f"{ip}: set exactly one of tcp, udp, sctp, destinationNamedPort",
-                      il)
-            return None
-        key = next(iter(m))
         if key == "destinationNamedPort":
             name = ctx.port_name(m[key], f"{ip}.destinationNamedPort", il)
             if name is None:
@@ -341,16 +332,11 @@ def _v1alpha1_ports(ctx: Ctx, raw: Any, path: str,
     if items is None:
         return None
     out: list[PortClause] = []
-    for k, item in enumerate(items):
-        ip = f"{path}[{k}]"
-        il = line_of(items, k) or line
-        m = ctx.mapping(item, ip, il, {"portNumber", "portRange", "namedPort"})
-        if m is None:
+    options = ("portNumber", "portRange", "namedPort")
+    for ip, il, m in ctx.items(items, path, line, set(options)):
+        key = None if m is None else ctx.one_key(m, options, ip, il)
+        if m is None or key is None:
             return None
-        if len(m) != 1:
-            ctx.error("ports", f"{ip}: set exactly one of portNumber, portRange, namedPort", il)
-            return None
-        key = next(iter(m))
         if key == "namedPort":
             name = ctx.port_name(m[key], f"{ip}.namedPort", il)
             if name is None:

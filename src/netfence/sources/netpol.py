@@ -82,10 +82,8 @@ def _rules(ctx: Ctx, spec: dict[str, Any], key: str, peer_key: str,
         return None
     out: list[Rule] = []
     ok = True
-    for i, r in enumerate(raw):
-        path = f"spec.{key}[{i}]"
-        rl = line_of(raw, i) or line
-        rm = ctx.mapping(r, path, rl, {peer_key, "ports"})
+    for i, (path, rl, rm) in enumerate(ctx.items(raw, f"spec.{key}", line,
+                                                 {peer_key, "ports"})):
         if rm is None:
             ok = False
             continue
@@ -108,10 +106,7 @@ def _peers(ctx: Ctx, rule: dict[str, Any], key: str, path: str, line: int,
         return None
     out: list[Peer] = []
     ok = True
-    for j, p in enumerate(items):
-        pp = f"{path}.{key}[{j}]"
-        pl = line_of(items, j) or line
-        pm = ctx.mapping(p, pp, pl, PEER_FIELDS)
+    for pp, pl, pm in ctx.items(items, f"{path}.{key}", line, PEER_FIELDS):
         if pm is None:
             ok = False
             continue
@@ -194,10 +189,7 @@ def _ports(ctx: Ctx, rule: dict[str, Any], path: str,
     if items is None:
         return None
     out: list[PortClause] = []
-    for k, p in enumerate(items):
-        pp = f"{path}.ports[{k}]"
-        pl = line_of(items, k) or line
-        pm = ctx.mapping(p, pp, pl, {"protocol", "port", "endPort"})
+    for pp, pl, pm in ctx.items(items, f"{path}.ports", line, {"protocol", "port", "endPort"}):
         if pm is None:
             return None
         proto = ctx.protocol(pm.get("protocol"), f"{pp}.protocol",

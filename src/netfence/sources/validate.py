@@ -7,6 +7,7 @@ each and return ``None`` (after recording an error) when the value is unusable.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from netfence.errors import Diagnostic, ObjectRef, Severity, SourceRef, clean
@@ -86,6 +87,22 @@ class Ctx:
                        f"{show(value)}", line)
             return None
         return value
+
+    def items(self, seq: list[Any], path: str, line: int, allowed: set[str],
+              ) -> Iterator[tuple[str, int, dict[str, Any] | None]]:
+        """(path, line, mapping or None after an error) for each item of a list of mappings."""
+        for i, item in enumerate(seq):
+            ip = f"{path}[{i}]"
+            il = line_of(seq, i) or line
+            yield ip, il, self.mapping(item, ip, il, allowed)
+
+    def one_key(self, m: dict[str, Any], options: tuple[str, ...], path: str,
+                line: int) -> str | None:
+        """The single field of a one-of mapping (the API's minProperties=maxProperties=1)."""
+        if len(m) != 1:
+            self.error("ports", f"{path}: set exactly one of {', '.join(options)}", line)
+            return None
+        return next(iter(m))
 
     def string(self, value: Any, path: str, line: int) -> str | None:
         if not isinstance(value, str):
