@@ -146,27 +146,38 @@ class _Redundancy:
         return rk[0] not in self.removed_policies and rk not in self.removed_rules
 
     # -- NF013 ---------------------------------------------------------------------------------
-    def duplicates(self) -> Iterator[Finding]:
+    def duplicates(self) -> list[tuple[int, int]]:
+        """Remove extra identical copies; returns (copy, kept) pairs."""
         groups: dict[tuple[object, ...], list[int]] = {}
         for i, pol in enumerate(self.policies):
             groups.setdefault(_canon(pol), []).append(i)
+        out: list[tuple[int, int]] = []
         for members in groups.values():
             if len(members) < 2:
                 continue
             members.sort(key=lambda i: (self.policies[i].ref.namespace,
                                         self.policies[i].ref.name))
-            keep = self.policies[members[0]]
             for i in members[1:]:
                 self.removed_policies.add(i)
-                pol = self.policies[i]
-                yield Finding(check("NF013"), policy_obj(pol), pol.source,
-                              f"{pol.ref} is identical to {keep.ref} "
-                              f"({keep.source.location()}): keep one, delete this copy",
-                              f"copy-of/{keep.ref.kind}/{keep.ref.namespace}/{keep.ref.name}",
-                              (policy_obj(keep),))
+                out.append((i, members[0]))
+        return out
+
+    def duplicate_finding(self, i: int, kept: int) -> Finding:
+        pol = self.policies[i]
+        keep = self.policies[kept]
+        if kept in self.removed_policies:  # the first copy is itself redundant (NF012)
+            advice = "it adds nothing either (see NF012 on it): delete this copy too"
+        else:
+            advice = "keep one, delete this copy"
+        return Finding(check("NF013"), policy_obj(pol), pol.source,
+                       f"{pol.ref} is identical to {keep.ref} ({keep.source.location()}): "
+                       f"{advice}",
+                       f"copy-of/{keep.ref.kind}/{keep.ref.namespace}/{keep.ref.name}",
+                       (policy_obj(keep),))
 
     # -- NF012 ---------------------------------------------------------------------------------
-    def redundant_policies(self) -> Iterator[Finding]:
+    def redundant_policies(self) -> list[int]:
+        """Greedily remove NetworkPolicies that add nothing; returns them in removal order."""
         candidates: list[int] = []
         for pi, pol in enumerate(self.policies):
             if pol.tier is not Tier.NETWORK_POLICY or pi in self.removed_policies:
@@ -181,22 +192,28 @@ class _Redundancy:
             candidates.append(pi)
         candidates.sort(key=lambda i: (self.policies[i].ref.namespace,
                                        self.policies[i].ref.name), reverse=True)
+        removed: list[int] = []
         for pi in candidates:
-            verdict = self._policy_covered(pi)
-            if verdict is None:
-                continue
-            coverers, isolators, admin = verdict
-            self.removed_policies.add(pi)
-            pol = self.policies[pi]
-            by = [str(self.policies[q].ref) for q in sorted(coverers)]
-            also = " and the Admin tier" if admin else ""
-            allowed = f"everything it allows is allowed by {names(by)}{also}"
-            yield Finding(
-                check("NF012"), policy_obj(pol), pol.source,
-                f"{pol.ref} adds no connection and no isolation: every pod it selects is "
-                f"also isolated by {names([str(self.policies[q].ref) for q in sorted(isolators)])}"
-                f", and {allowed}; it can be deleted (keep those)", "policy",
-                tuple(policy_obj(self.policies[q]) for q in sorted(coverers | isolators)))
+            if self._policy_covered(pi) is not None:
+                self.removed_policies.add(pi)
+                removed.append(pi)
+        return removed
+
+    def policy_finding(self, pi: int) -> Finding:
+        """Named against what is finally kept (every removal is covered by it, by induction
+        over the greedy order), so no finding names a policy another finding deletes."""
+        pol = self.policies[pi]
+        verdict = self._policy_covered(pi)
+        coverers, isolators, admin = verdict if verdict is not None else (set(), set(), False)
+        by = [str(self.policies[q].ref) for q in sorted(coverers)]
+        also = " and the Admin tier" if admin else ""
+        iso = names([str(self.policies[q].ref) for q in sorted(isolators)])
+        return Finding(
+            check("NF012"), policy_obj(pol), pol.source,
+            f"{pol.ref} adds no connection and no isolation: every pod it selects is also "
+            f"isolated by {iso}, and everything it allows is allowed by {names(by)}{also}; it "
+            "can be deleted (keep those)", "policy",
+            tuple(policy_obj(self.policies[q]) for q in sorted(coverers | isolators)))
 
     def _policy_covered(self, pi: int) -> tuple[set[int], set[int], bool] | None:
         """Who covers policy ``pi`` (rules, isolation, Admin); None if it is needed.
@@ -255,12 +272,13 @@ class _Redundancy:
             return
         single = self._singly_covered()
         candidates = [rk for rk in live if not self._uniquely_needed(rk, single)]
+        removed: list[RuleKey] = []
         for rk in reversed(candidates):
-            coverers = self._rule_covered(rk)
-            if coverers is None:
-                continue
-            self.removed_rules.add(rk)
-            yield self._redundant_rule(rk, coverers)
+            if self._rule_covered(rk) is not None:
+                self.removed_rules.add(rk)
+                removed.append(rk)
+        for rk in removed:
+            yield self._redundant_rule(rk, self._rule_covered(rk) or [])
 
     def _rule_order(self, rk: RuleKey) -> tuple[str, str, str, int]:
         pol = self.policies[rk[0]]
@@ -336,26 +354,37 @@ class _Redundancy:
     def _admin_decided(self, rk: RuleKey) -> Finding:
         pol = self.policies[rk[0]]
         rule = self._rule(rk)
-        deciders: set[int] = set()
-        denied = False
+        accepted: set[int] = set()
+        denied: set[int] = set()
         for ci, j in self.rule_cells[rk]:
             cell = self.cells[ci]
             view = self.eng.subjected(cell.c, cell.d)
+            bare = Subjected(admin=view.admin, isolated_by=view.isolated_by)
             for g, hits in enumerate(cell.hits):
                 if not hits[j]:
                     continue
-                p = lowest(cell.groups[g])
-                for cr in view.admin:
-                    if cr.hit(p) & hits[j]:
-                        deciders.add(self.index[id(cr.policy)])
-                        denied = denied or cr.rule.action is Action.DENY
-        by = [str(self.policies[q].ref) for q in sorted(deciders)]
-        tail = (" (some of it is denied there: this rule promises more than it gives)"
-                if denied else " (defense in depth while that policy stays)")
-        return Finding(check("NF015"), policy_obj(pol), rule_source(pol, rule),
-                       f"{rule_label(rk[1], rule)}: every connection it allows is decided first "
-                       f"by the Admin tier ({names(by, 3)}){tail}", f"{rk[1]}/{rk[2]}",
-                       tuple(policy_obj(self.policies[q]) for q in sorted(deciders)))
+                trace: list[Step] = []
+                self.eng.decide(bare, lowest(cell.groups[g]), hits[j], trace)
+                for step in trace:
+                    if step.outcome != "matched" or step.rule is None:
+                        continue
+                    if step.rule.action is Action.DENY:
+                        denied.add(self.index[id(step.policy)])
+                    elif step.rule.action is Action.ALLOW:
+                        accepted.add(self.index[id(step.policy)])
+        label = rule_label(rk[1], rule)
+        acc = names([str(self.policies[q].ref) for q in sorted(accepted)], 3)
+        den = names([str(self.policies[q].ref) for q in sorted(denied)], 3)
+        if denied:
+            by = f"{den} denies" + (f" and {acc} accepts" if accepted else "")
+            msg = (f"{label}: the Admin tier decides every connection it allows first ({by}): "
+                   "the rule promises traffic that is denied")
+        else:
+            msg = (f"{label}: every connection it allows is already accepted by the Admin tier "
+                   f"({acc}); it has no effect while that stays (defense in depth)")
+        return Finding(check("NF015"), policy_obj(pol), rule_source(pol, rule), msg,
+                       f"{rk[1]}/{rk[2]}",
+                       tuple(policy_obj(self.policies[q]) for q in sorted(accepted | denied)))
 
     # -- NF014 ---------------------------------------------------------------------------------
     def shadowed(self) -> Iterator[Finding]:
@@ -437,13 +466,15 @@ def _same_rule(a: Rule, b: Rule) -> bool:
 
 def check_redundancy(ctx: Context) -> Iterator[Finding]:
     r = _Redundancy(ctx)
-    dups = list(r.duplicates())
-    if ctx.on("NF013"):
-        yield from dups
+    dups = r.duplicates()
     if ctx.on("NF011", "NF012", "NF015"):
         r.build()
-        if ctx.on("NF012"):
-            yield from r.redundant_policies()
+        removed = r.redundant_policies() if ctx.on("NF012") else []
         yield from r.redundant_rules()
+        for pi in removed:  # worded against the final kept set, after the rule pass
+            yield r.policy_finding(pi)
+    if ctx.on("NF013"):
+        for copy, kept in dups:
+            yield r.duplicate_finding(copy, kept)
     if ctx.on("NF014"):
         yield from r.shadowed()
