@@ -43,7 +43,7 @@ from netfence.model.policy import (
     Subject,
     Tier,
 )
-from netfence.model.ports import Protocol
+from netfence.model.ports import PortSet, Protocol
 from netfence.selectors import matches, namespace_matches
 
 _SENTINEL_POLICY = Policy(PolicyRef("netfence-lint", "", "default-allow"), Tier.BASELINE, 1001,
@@ -71,9 +71,12 @@ def check_default_deny(ctx: Context) -> Iterator[Finding]:
             if not members and ns.implicit:
                 continue
             open_mask = 0
+            reached = 0
             for c in members:
-                if not _fenced(ctx, c, d):
+                peers = _default_reached(ctx, c, d)
+                if peers:
                     open_mask |= 1 << c
+                    reached |= peers
             future = _future_fenced(ns, d, [*candidates.get(ns_name, ()),
                                                 *candidates.get("", ())])
             if not open_mask and future:
@@ -81,8 +84,12 @@ def check_default_deny(ctx: Context) -> Iterator[Finding]:
             parts: list[str] = []
             if open_mask:
                 wls = ctx.workloads_of(open_mask)
-                parts.append(f"{len(wls)} workload(s) reach the default allow for {d} "
-                             f"({names([w.name for w in wls])})")
+                u = ctx.universe
+                kinds = [k for k, m in (("pods", u.pod_mask), ("external addresses",
+                                                                 u.ext_mask)) if reached & m]
+                side = "from" if d is Direction.INGRESS else "to"
+                parts.append(f"{len(wls)} workload(s) ({names([w.name for w in wls])}) reach "
+                             f"the default allow for {d} {side} {' and '.join(kinds)}")
             if not future:
                 parts.append(f"nothing fences pods added later (no NetworkPolicy selects an "
                              f"unlabelled pod for {d}, and no Admin or Baseline policy for the "
@@ -92,28 +99,28 @@ def check_default_deny(ctx: Context) -> Iterator[Finding]:
                           + "; ".join(parts), str(d))
 
 
-def _fenced(ctx: Context, c: int, d: Direction) -> bool:
-    """No peer on no port reaches the default allow for class ``c`` in direction ``d``."""
+def _default_reached(ctx: Context, c: int, d: Direction) -> int:
+    """Peers that reach the default allow for class ``c`` in direction ``d`` (0: fenced)."""
     eng = ctx.engine
+    u = ctx.universe
     view = eng.subjected(c, d)
     if view.isolated_by:
-        return True
+        return 0
     if not (view.admin or view.baseline):
-        return False
-    u = ctx.universe
+        return u.all_mask
     # Same tiers with Baseline Pass turned into Deny and a final deny-all: whatever the real
     # pipeline allows beyond this one is what reached the default allow (D-6 included).
     closed = Subjected(admin=view.admin, baseline=[
         *(_as_deny(cr) if cr.rule.action is Action.PASS else cr for cr in view.baseline),
         CRule(_SENTINEL_POLICY, _SENTINEL_RULE, (u.all_mask,), u.all_mask, False, True, 0, {},
               ())])
+    reached = 0
     for group in port_groups(view, u.all_ports):
         p = lowest(group)
         real = eng.decide(view, p, u.all_mask)
         fenced = eng.decide(closed, p, u.all_mask)
-        if real.allow & ~fenced.allow:
-            return False
-    return True
+        reached |= real.allow & ~fenced.allow
+    return reached & ~(1 << c)
 
 
 def _as_deny(cr: CRule) -> CRule:
@@ -159,7 +166,11 @@ def check_exposure(ctx: Context) -> Iterator[Finding]:
         yield Finding(check("NF008"), workload_obj(ref), ctx.workload_source(ref),
                       f"{ref.kind} {ref.namespace}/{ref.name} accepts ingress from every pod "
                       f"of every namespace and every external address on "
-                      f"{u.portset(per_workload[ref])}")
+                      f"{_ports_text(u.portset(per_workload[ref]))}")
+
+
+def _ports_text(ports: PortSet) -> str:
+    return "every port and protocol" if ports.is_all() else str(ports)
 
 
 # -- NF009 -----------------------------------------------------------------------------------

@@ -212,7 +212,8 @@ class _Redundancy:
             check("NF012"), policy_obj(pol), pol.source,
             f"{pol.ref} adds no connection and no isolation: every pod it selects is also "
             f"isolated by {iso}, and everything it allows is allowed by {names(by)}{also}; it "
-            "can be deleted (keep those)", "policy",
+            f"can be deleted (keep {'that' if len(coverers | isolators) == 1 else 'those'})",
+            "policy",
             tuple(policy_obj(self.policies[q]) for q in sorted(coverers | isolators)))
 
     def _policy_covered(self, pi: int) -> tuple[set[int], set[int], bool] | None:
@@ -344,8 +345,9 @@ class _Redundancy:
         else:
             by = [self._describe(k, rk[0]) for k in coverers]
             also = " (the rest is decided by the Admin tier)" if admin else ""
+            keep = "that" if len(by) == 1 else "those"
             msg = (f"{label} adds no connection: everything it allows is also allowed by "
-                   f"{names(by, 3)}{also}; it can be deleted (keep those)")
+                   f"{names(by, 3)}{also}; it can be deleted (keep {keep})")
         related = tuple(sorted({policy_obj(self.policies[k[0]]) for k in coverers
                                 if k[0] != rk[0]}, key=lambda o: (o.kind, o.namespace, o.name)))
         return Finding(check("NF011"), policy_obj(pol), rule_source(pol, rule), msg,

@@ -80,6 +80,13 @@ class _Indexes:
         return False
 
 
+def _unknown_text(sel: LabelSelector, unknown: list[str]) -> str:
+    text = f"no namespace carries {', '.join(unknown)}"
+    if [str(sel)] != unknown:
+        text += f", so namespace selector {sel} selects nothing"
+    return text
+
+
 def check_selection(ctx: Context) -> Iterator[Finding]:
     idx = _Indexes(ctx)
     for pol in ctx.engine.policies:
@@ -92,10 +99,9 @@ def _policy(ctx: Context, idx: _Indexes, pol: Policy) -> Iterator[Finding]:
     subject = eng.subject_mask(pol.subject)
     scope = pol.subject.namespaces
     unknown = [] if scope.selector is None else idx.unknown_labels(scope.selector)
-    if unknown and ctx.on("NF003"):
+    if unknown and ctx.on("NF003") and scope.selector is not None:
         yield Finding(check("NF003"), obj, pol.source,
-                      f"subject namespace selector {scope.selector} requires "
-                      f"{', '.join(unknown)}, which no namespace carries", "subject")
+                      f"subject: {_unknown_text(scope.selector, unknown)}", "subject")
     if subject == 0 and not unknown and ctx.on("NF001"):
         where = (f"in namespace {scope.name}" if scope.name is not None
                  else f"in {scope}")
@@ -126,9 +132,7 @@ def _peers(ctx: Context, idx: _Indexes, pol: Policy, d: Direction,
                 if unknown:
                     if ctx.on("NF003"):
                         yield Finding(check("NF003"), obj, src,
-                                      f"{where}: namespace selector {sel} requires "
-                                      f"{', '.join(unknown)}, which no namespace carries",
-                                      detail)
+                                      f"{where}: {_unknown_text(sel, unknown)}", detail)
                     continue
             if eng.peer_mask(peer) & u.pod_mask or not ctx.on("NF002"):
                 continue
