@@ -7,24 +7,16 @@ union, difference, membership, atom boundaries and printing as CIDRs.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from netfence.model.intervals import Intervals, normalise
 
 V4_MAX = (1 << 32) - 1
 V6_MAX = (1 << 128) - 1
 
-Intervals = tuple[tuple[int, int], ...]
 
 
-def _norm(iv: Iterable[tuple[int, int]]) -> Intervals:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(iv):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
 
 
 def _minus(a: Intervals, b: Intervals) -> Intervals:
@@ -81,7 +73,7 @@ class IPSet:
         return IPSet(((0, V4_MAX),), ((0, V6_MAX),))
 
     def __or__(self, other: IPSet) -> IPSet:
-        return IPSet(_norm(self.v4 + other.v4), _norm(self.v6 + other.v6))
+        return IPSet(normalise(self.v4 + other.v4), normalise(self.v6 + other.v6))
 
     def __sub__(self, other: IPSet) -> IPSet:
         return IPSet(_minus(self.v4, other.v4), _minus(self.v6, other.v6))

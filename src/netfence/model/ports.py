@@ -10,6 +10,8 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from netfence.model.intervals import Intervals, normalise
+
 MIN_PORT = 1
 MAX_PORT = 65535
 
@@ -27,20 +29,8 @@ class Protocol(enum.Enum):
 
 PROTOCOLS: tuple[Protocol, ...] = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 
-Intervals = tuple[tuple[int, int], ...]
 
 
-def _normalise(intervals: Iterable[tuple[int, int]]) -> Intervals:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(intervals):
-        if lo > hi:
-            continue
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
 
 
 def _intersect(a: Intervals, b: Intervals) -> Intervals:
@@ -108,8 +98,8 @@ class PortSet:
         return self.sctp
 
     def __or__(self, other: PortSet) -> PortSet:
-        return PortSet(_normalise(self.tcp + other.tcp), _normalise(self.udp + other.udp),
-                       _normalise(self.sctp + other.sctp), self.other or other.other)
+        return PortSet(normalise(self.tcp + other.tcp), normalise(self.udp + other.udp),
+                       normalise(self.sctp + other.sctp), self.other or other.other)
 
     def __and__(self, other: PortSet) -> PortSet:
         return PortSet(_intersect(self.tcp, other.tcp), _intersect(self.udp, other.udp),
@@ -170,4 +160,4 @@ def port_union(sets: Iterable[PortSet]) -> PortSet:
         udp.extend(s.udp)
         sctp.extend(s.sctp)
         other = other or s.other
-    return PortSet(_normalise(tcp), _normalise(udp), _normalise(sctp), other)
+    return PortSet(normalise(tcp), normalise(udp), normalise(sctp), other)
