@@ -46,7 +46,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "NF004", "port-not-declared", Level.INFO,
         "A numeric ingress port that no selected pod declares as a containerPort.",
-        "An ingress rule allows a port number (or endPort range) that none of the pods the "
+        "An ingress allow rule opens a port number (or endPort range) that none of the pods the "
         "policy selects declares as a containerPort with that protocol. Kubernetes still "
         "matches the port (port-4: containerPorts are informational), so this is only a hint "
         "that the port may be stale or wrong (a Service port written instead of the target "

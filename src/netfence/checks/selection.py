@@ -10,6 +10,7 @@ from netfence.checks.context import Context, names, policy_obj, rule_label, rule
 from netfence.checks.findings import Finding
 from netfence.engine.evaluate import DIRECTIONS
 from netfence.model.policy import (
+    Action,
     AnyPeer,
     Direction,
     IPPeer,
@@ -165,7 +166,7 @@ def _ports(ctx: Context, idx: _Indexes, pol: Policy, d: Direction, rule: Rule,
                 yield Finding(check("NF005"), obj, src,
                               f"{rule_label(d, rule)}: {msg}", detail)
         elif (d is Direction.INGRESS and clause.port is not None and subject
-              and ctx.on("NF004")):
+              and rule.action is Action.ALLOW and ctx.on("NF004")):
             if not subject & idx.declaring:
                 continue  # the selected pods declare no ports at all: nothing to judge
             protos = (clause.protocol,) if clause.protocol is not None else PROTOCOLS

@@ -17,7 +17,6 @@ from netfence.render.findings import CheckView, FindingView, is_path
 
 SCHEMA_URI = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
               "sarif-schema-2.1.0.json")
-INFORMATION_URI = "https://netfence.dev/docs/lint"
 FINGERPRINT_KEY = "netfenceFinding/v1"
 
 # SARIF has three result levels; GitHub code scanning ranks security rules by a 0-10
@@ -49,7 +48,6 @@ def _rule(check: CheckView) -> dict[str, object]:
         "fullDescription": {"text": check.doc},
         "help": {"text": check.doc,
                  "markdown": f"**{check.id} {check.name}** ({check.severity})\n\n{check.doc}"},
-        "helpUri": f"{INFORMATION_URI}#{check.id.lower()}",
         "defaultConfiguration": {"level": LEVEL[check.severity]},
         "properties": {
             "tags": sorted({*check.tags, "kubernetes", "network-policy"}),
@@ -109,8 +107,7 @@ def sarif_log(checks: Sequence[CheckView], findings: Sequence[FindingView], *,
             rules.append(_rule(f.check))
         results.append(_result(f, index[f.check.id]))
     driver: dict[str, object] = {
-        "name": "netfence", "semanticVersion": version, "version": version,
-        "informationUri": INFORMATION_URI, "rules": rules,
+        "name": "netfence", "semanticVersion": version, "version": version, "rules": rules,
     }
     return {
         "$schema": SCHEMA_URI,
