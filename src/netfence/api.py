@@ -11,6 +11,9 @@ import fnmatch
 import gc
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
 
 from netfence.checks import LintOptions, LintReport
 from netfence.checks import run as run_checks
@@ -30,9 +33,12 @@ from netfence.sources.kubectl import read_cluster
 from netfence.sources.manifests import build_state
 from netfence.sources.parse import Document, parse_file
 from netfence.sources.specs import Case, load_tests
+from netfence.sources.zones import load_models
+from netfence.synth.verify import Proof, verify
+from netfence.synth.zones import generate_zones, probe_cluster
 
-__all__ = ["Analysis", "CaseResult", "analyze", "diff", "load", "load_ref", "resolve",
-           "run_tests"]
+__all__ = ["Analysis", "CaseResult", "Generated", "analyze", "diff", "generate", "load",
+           "load_ref", "resolve", "run_tests"]
 
 
 def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
@@ -350,3 +356,64 @@ def lint(analysis: Analysis, options: LintOptions | None = None) -> LintReport:
     finally:
         if enabled:
             gc.enable()
+
+
+# -- generate ------------------------------------------------------------------------------
+
+POLICY_KINDS = {"NetworkPolicy", "ClusterNetworkPolicy", "AdminNetworkPolicy",
+                "BaselineAdminNetworkPolicy"}
+
+
+@dataclass
+class Generated:
+    """Generated objects, the self-check proof per model, and the state they were checked on."""
+
+    objects: list[dict[str, Any]]
+    proofs: list[tuple[str, Proof]]
+    state: ClusterState
+    replaced_policies: int = 0
+
+
+def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
+             flavor: str = "networkpolicy") -> Generated:
+    """Policies from SegmentationModel files, verified by the engine on the cluster manifests
+    (their own policies set aside) or, without manifests, on a probe cluster per model."""
+    models, diags = load_models(model_paths)
+    errors = tuple(d for d in diags if d.severity >= Severity.ERROR)
+    if errors:
+        raise InputError("invalid model", errors)
+    if not models:
+        raise InputError("no SegmentationModel found", (Diagnostic(
+            Severity.ERROR, "model", "no SegmentationModel document found",
+            SourceRef(", ".join(model_paths))),))
+    objects: list[dict[str, Any]] = []
+    for m in models:
+        objects.extend(generate_zones(m, flavor))
+    text = yaml.safe_dump_all(objects, sort_keys=False)
+    generated_docs, gdiags = parse_file(TextFile("<generated>", text, False))
+    replaced = 0
+    if cluster_paths:
+        files, cdiags = read_inputs(cluster_paths, True)
+        cluster_docs: list[Document] = []
+        for tf in files:
+            got, d2 = parse_file(tf)
+            cluster_docs.extend(got)
+            cdiags.extend(d2)
+        kept = [d for d in cluster_docs if not (isinstance(d.data, dict)
+                                                and d.data.get("kind") in POLICY_KINDS)]
+        replaced = len(cluster_docs) - len(kept)
+        state = build_state(kept + generated_docs, cdiags + gdiags)
+        proofs = [(m.name, verify(m, analyze(state).evaluation)) for m in models]
+    else:
+        proofs = []
+        state = build_state(generated_docs, gdiags)
+        for m in models:
+            probe_text = yaml.safe_dump_all(probe_cluster(m), sort_keys=False)
+            probe_docs, pdiags = parse_file(TextFile(f"<probe cluster of {m.name}>",
+                                                     probe_text, False))
+            mine = [d for d in generated_docs if isinstance(d.data, dict) and str(
+                d.data["metadata"]["annotations"]["netfence.dev/generated-from"]).startswith(
+                    f"SegmentationModel/{m.name}#")]
+            probe_state = build_state(probe_docs + mine, pdiags)
+            proofs.append((m.name, verify(m, analyze(probe_state).evaluation)))
+    return Generated(objects, proofs, state, replaced)

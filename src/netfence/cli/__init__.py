@@ -15,6 +15,7 @@ import click
 from netfence.cli.common import ExitCode, fail_internal
 from netfence.cli.diff import diff_cmd
 from netfence.cli.explain import explain_cmd
+from netfence.cli.generate import generate_cmd
 from netfence.cli.lint import lint_cmd
 from netfence.cli.map import map_cmd
 from netfence.cli.test import test_cmd
@@ -46,6 +47,7 @@ cli.add_command(map_cmd, "connectivity")
 cli.add_command(explain_cmd, "explain")
 cli.add_command(test_cmd, "test")
 cli.add_command(diff_cmd, "diff")
+cli.add_command(generate_cmd, "generate")
 cli.add_command(lint_cmd, "lint")
 
 

@@ -1,0 +1,1 @@
+"""Policy synthesis (pure): zone models and intents -> policies, verified by the engine."""

@@ -1,0 +1,221 @@
+"""SegmentationModel -> NetworkPolicies (and optional Admin ClusterNetworkPolicy guardrails).
+
+Pure: returns plain dicts in a deterministic order with deterministic names; the CLI prints
+them as YAML. The policy set per namespace is documented in docs/generate.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from netfence.model.cluster import METADATA_NAME
+from netfence.model.zones import Area, NetPort, PodRef, SegmentationModel
+
+PRIVATE_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+PRIVATE_V6 = ("fc00::/7", "fe80::/10")
+MANAGED_BY = {"app.kubernetes.io/managed-by": "netfence"}
+
+
+def _meta(name: str, namespace: str | None, model: SegmentationModel,
+          part: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = dict(MANAGED_BY)
+    meta["annotations"] = {
+        "netfence.dev/generated-from": f"SegmentationModel/{model.name}#{part}"}
+    return meta
+
+
+def _np(name: str, ns: str, model: SegmentationModel, part: str, subject: dict[str, Any],
+        types: list[str], ingress: list[dict[str, Any]] | None = None,
+        egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": subject, "policyTypes": types}
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": _meta(name, ns, model, part), "spec": spec}
+
+
+def _pods_peer(ref: PodRef) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {METADATA_NAME: ref.namespace}},
+            "podSelector": {"matchLabels": dict(ref.labels)}}
+
+
+def _ports(ports: tuple[NetPort, ...]) -> list[dict[str, Any]]:
+    out = []
+    for p in ports:
+        entry: dict[str, Any] = {"protocol": str(p.protocol), "port": p.port}
+        if p.end_port is not None and p.end_port != p.port:
+            entry["endPort"] = p.end_port
+        out.append(entry)
+    return out
+
+
+def _subject(model: SegmentationModel, kind: str) -> dict[str, Any]:
+    if kind in model.endpoint_only:
+        return {"matchLabels": dict(model.endpoint_label)}
+    return {}
+
+
+def _public_blocks(model: SegmentationModel) -> list[dict[str, Any]]:
+    blocks = []
+    for whole, private in (("0.0.0.0/0", PRIVATE_V4), ("::/0", PRIVATE_V6)):
+        fam = ipaddress.ip_network(whole).version
+        excepts = list(private)
+        for c in model.cluster_cidrs:
+            net = ipaddress.ip_network(c)
+            if net.version == fam and not any(
+                    net.subnet_of(ipaddress.ip_network(p)) for p in private):  # type: ignore[arg-type]
+                excepts.append(str(net))
+        blocks.append({"ipBlock": {"cidr": whole, "except": sorted(excepts)}})
+    return blocks
+
+
+def namespace_policies(model: SegmentationModel, ns: str) -> list[dict[str, Any]]:
+    """The policy set for one model namespace (docs/generate.md table)."""
+    area = model.area_of(ns)
+    assert area is not None
+    out: list[dict[str, Any]] = []
+    both = ["Ingress", "Egress"]
+    out.append(_np("netfence-default-deny", ns, model, "default-deny", {}, both))
+    out.append(_np("netfence-allow-same-namespace", ns, model, "same-namespace", {}, both,
+                   ingress=[{"from": [{"podSelector": {}}]}],
+                   egress=[{"to": [{"podSelector": {}}]}]))
+    out.append(_np("netfence-allow-same-area", ns, model, f"area/{area.name}",
+                   _subject(model, "sameArea"), ["Ingress"],
+                   ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
+                       model.area_label: area.name}}}]}]))
+    for other in sorted(model.areas, key=lambda a: a.name):
+        if area.name in other.may_enter and other.name != area.name:
+            out.append(_np(f"netfence-allow-from-{other.name}", ns, model,
+                           f"area/{other.name}/mayEnter/{area.name}",
+                           _subject(model, "otherAreas"), ["Ingress"],
+                           ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
+                               model.area_label: other.name}}}]}]))
+    controllers: list[Area] = [area] if area.ingress_controller else []
+    for ex in model.exceptions:
+        if ex.namespace == ns:
+            for name in ex.ingress_controllers_of:
+                a = model.area(name)
+                if a is not None and a.ingress_controller is not None and a not in controllers:
+                    controllers.append(a)
+    if controllers:
+        out.append(_np("netfence-allow-ingress-controller", ns, model,
+                       "ingress-controller/" + ",".join(a.name for a in controllers),
+                       _subject(model, "ingressController"), ["Ingress"],
+                       ingress=[{"from": [_pods_peer(a.ingress_controller)
+                                          for a in controllers
+                                          if a.ingress_controller is not None]}]))
+    if model.monitoring is not None:
+        out.append(_np("netfence-allow-monitoring", ns, model, "monitoring", {}, ["Ingress"],
+                       ingress=[{"from": [_pods_peer(model.monitoring.pods)],
+                                 "ports": [{"protocol": "TCP",
+                                            "port": model.monitoring.port}]}]))
+    out.append(_np("netfence-allow-egress-cluster", ns, model, "egress-cluster", {},
+                   ["Egress"], egress=[{"to": [{"namespaceSelector": {}}]}]))
+    out.append(_np("netfence-allow-dns", ns, model, "dns", {}, ["Egress"],
+                   egress=[{"to": [_pods_peer(model.dns)],
+                            "ports": [{"protocol": "UDP", "port": 53},
+                                      {"protocol": "TCP", "port": 53}]}]))
+    rules = []
+    for name in [*area.networks, *[n for n in model.all_areas if n not in area.networks]]:
+        net = model.network(name)
+        if net is None:
+            continue
+        rule: dict[str, Any] = {"to": [{"ipBlock": {"cidr": c}} for c in net.cidrs]}
+        if net.ports:
+            rule["ports"] = _ports(net.ports)
+        rules.append(rule)
+    if rules:
+        out.append(_np("netfence-allow-egress-networks", ns, model,
+                       "networks/" + ",".join([*area.networks, *model.all_areas]), {},
+                       ["Egress"], egress=rules))
+    if model.public_internet:
+        rule = {"to": _public_blocks(model)}
+        if model.public_ports:
+            rule["ports"] = _ports(model.public_ports)
+        out.append(_np("netfence-allow-egress-public", ns, model, "egress-public", {},
+                       ["Egress"], egress=[rule]))
+    return out
+
+
+def guardrails(model: SegmentationModel) -> list[dict[str, Any]]:
+    """Admin-tier ClusterNetworkPolicies: areas that may not enter an area are denied there."""
+    out = []
+    names = sorted(a.name for a in model.areas)
+    for i, area in enumerate(sorted(model.areas, key=lambda a: a.name)):
+        allowed = {a.name for a in model.areas if area.name in a.may_enter} | {area.name}
+        denied = [n for n in names if n not in allowed]
+        if not denied:
+            continue
+        out.append({
+            "apiVersion": "policy.networking.k8s.io/v1beta1", "kind": "ClusterNetworkPolicy",
+            "metadata": _meta(f"netfence-area-{area.name}-guardrail", None, model,
+                              f"area/{area.name}/guardrail"),
+            "spec": {"tier": "Admin", "priority": 100 + i,
+                     "subject": {"namespaces": {"matchLabels": {
+                         model.area_label: area.name}}},
+                     "ingress": [{"name": "deny-areas-that-may-not-enter", "action": "Deny",
+                                  "from": [{"namespaces": {"matchExpressions": [{
+                                      "key": model.area_label, "operator": "In",
+                                      "values": denied}]}}]}]}})
+    return out
+
+
+def generate_zones(model: SegmentationModel, flavor: str = "networkpolicy",
+                   ) -> list[dict[str, Any]]:
+    """All generated objects, ordered by namespace then name (guardrails first)."""
+    out: list[dict[str, Any]] = []
+    if flavor == "clusternetworkpolicy":
+        out.extend(guardrails(model))
+    for ns in model.namespaces():
+        out.extend(sorted(namespace_policies(model, ns), key=lambda o: o["metadata"]["name"]))
+    return out
+
+
+def probe_cluster(model: SegmentationModel) -> list[dict[str, Any]]:
+    """A small cluster that exercises every rule of the model: per model namespace one plain
+    and one endpoint pod (named ports http and the monitoring port), the ingress controllers,
+    the monitoring and the DNS pods. Used by the self-check when no manifests are given."""
+    objs: list[dict[str, Any]] = []
+    metrics = model.monitoring.port if model.monitoring is not None else "metrics"
+    ports = [{"name": "http", "containerPort": 8080}, {"name": metrics, "containerPort": 9102}]
+
+    def ns(name: str, labels: dict[str, str]) -> None:
+        objs.append({"apiVersion": "v1", "kind": "Namespace",
+                     "metadata": {"name": name, "labels": labels}})
+
+    def pod(namespace: str, name: str, labels: dict[str, str],
+            pod_ports: list[dict[str, Any]]) -> None:
+        objs.append({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                     "spec": {"containers": [{"name": "c", "image": "probe",
+                                              "ports": pod_ports}]}})
+
+    platform: dict[str, list[tuple[str, dict[str, str], list[dict[str, Any]]]]] = {}
+    for a in model.areas:
+        if a.ingress_controller is not None:
+            platform.setdefault(a.ingress_controller.namespace, []).append(
+                (f"ic-{a.name}", dict(a.ingress_controller.labels), ports))
+    if model.monitoring is not None:
+        platform.setdefault(model.monitoring.pods.namespace, []).append(
+            ("monitoring", dict(model.monitoring.pods.labels), ports))
+    platform.setdefault(model.dns.namespace, []).append(
+        ("dns", dict(model.dns.labels), [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                         {"name": "dns-tcp", "containerPort": 53}]))
+    for name in model.namespaces():
+        area = model.area_of(name)
+        assert area is not None
+        ns(name, {model.area_label: area.name})
+        pod(name, "workload", {"app": "workload"}, ports)
+        pod(name, "endpoint", {"app": "endpoint", **dict(model.endpoint_label)}, ports)
+    for name, pods in sorted(platform.items()):
+        if name not in model.namespaces():
+            ns(name, {})
+        for i, (pname, labels, pports) in enumerate(pods):
+            pod(name, f"{pname}-{i}", labels, pports)
+    return objs
