@@ -169,6 +169,9 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         for j, other in enumerate(a.may_enter):
             if other not in area_names:
                 err(f"$.spec.areas[{i}].mayEnter[{j}]", f"unknown area '{other}'")
+            elif other == a.name:
+                err(f"$.spec.areas[{i}].mayEnter[{j}]", f"area '{other}' cannot list itself "
+                    "(same-area traffic is the sameArea rule)")
         for j, net in enumerate(a.networks):
             if net not in net_names:
                 err(f"$.spec.areas[{i}].networks[{j}]", f"unknown network '{net}'")
