@@ -11,12 +11,10 @@ import fnmatch
 import gc
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from netfence.checks import LintOptions, LintReport
-from netfence.checks import run as run_checks
 from netfence.engine.checks import ambiguous_priorities
 from netfence.engine.classes import Universe
 from netfence.engine.diff import Change
@@ -28,14 +26,14 @@ from netfence.model.cluster import ClusterState, Pod
 from netfence.model.net import ip_to_int
 from netfence.model.ports import Protocol
 from netfence.sources.files import TextFile, read_inputs
-from netfence.sources.git import read_at_ref
 from netfence.sources.kubectl import read_cluster
 from netfence.sources.manifests import build_state
 from netfence.sources.parse import Document, parse_file
-from netfence.sources.specs import Case, load_tests
-from netfence.sources.zones import load_models
-from netfence.synth.verify import Proof, verify
-from netfence.synth.zones import generate_zones, probe_cluster
+
+if TYPE_CHECKING:  # verb-specific parts load on first use: `netfence map` starts faster
+    from netfence.checks import LintOptions, LintReport
+    from netfence.sources.specs import Case
+    from netfence.synth.verify import Proof
 
 __all__ = ["Analysis", "CaseResult", "Generated", "analyze", "diff", "generate", "load",
            "load_ref", "resolve", "run_tests"]
@@ -269,6 +267,8 @@ def resolve_port(dst: Point, port: int | str | None, protocol: Protocol,
 
 def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], list[Diagnostic]]:
     """Evaluate every case; bad tests files raise ``InputError`` (exit 3, never 1)."""
+    from netfence.sources.specs import load_tests
+
     suites, diags = load_tests(tests_path)
     errors: list[Diagnostic] = [d for d in diags if d.severity >= Severity.ERROR]
     planned: list[tuple[str, Case, list[Point], list[Point]]] = []
@@ -331,6 +331,8 @@ def run_tests(analysis: Analysis, tests_path: str) -> tuple[list[CaseResult], li
 
 def load_ref(ref: str, paths: list[str], recursive: bool = False) -> ClusterState:
     """Manifests as they were at a git ref (no checkout, no work-tree change)."""
+    from netfence.sources.git import read_at_ref
+
     files, diags = read_at_ref(ref, paths, recursive)
     return _state_from(files, diags, f"{', '.join(paths)} at {ref}")
 
@@ -352,6 +354,8 @@ def lint(analysis: Analysis, options: LintOptions | None = None) -> LintReport:
     enabled = gc.isenabled()
     gc.disable()
     try:
+        from netfence.checks import run as run_checks
+
         return run_checks(analysis.state, analysis.evaluation, analysis.query, options)
     finally:
         if enabled:
@@ -378,6 +382,10 @@ def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
              flavor: str = "networkpolicy") -> Generated:
     """Policies from SegmentationModel files, verified by the engine on the cluster manifests
     (their own policies set aside) or, without manifests, on a probe cluster per model."""
+    from netfence.sources.zones import load_models
+    from netfence.synth.verify import verify
+    from netfence.synth.zones import generate_zones, probe_cluster
+
     models, diags = load_models(model_paths)
     errors = tuple(d for d in diags if d.severity >= Severity.ERROR)
     if errors:

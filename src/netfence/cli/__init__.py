@@ -7,18 +7,13 @@ stdout carries only the requested data; diagnostics and narration go to stderr. 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
 
 import click
 
 from netfence.cli.common import ExitCode, fail_internal
-from netfence.cli.diff import diff_cmd
-from netfence.cli.explain import explain_cmd
-from netfence.cli.generate import generate_cmd
-from netfence.cli.lint import lint_cmd
-from netfence.cli.map import map_cmd
-from netfence.cli.test import test_cmd
 
 __all__ = ["ExitCode", "cli", "main"]
 
@@ -31,7 +26,34 @@ def prog_name() -> str:
     return "netfence"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+COMMANDS = {  # verb -> (module, function); modules load only for the verb that runs
+    "map": ("netfence.cli.map", "map_cmd"),
+    "connectivity": ("netfence.cli.map", "map_cmd"),
+    "explain": ("netfence.cli.explain", "explain_cmd"),
+    "test": ("netfence.cli.test", "test_cmd"),
+    "diff": ("netfence.cli.diff", "diff_cmd"),
+    "lint": ("netfence.cli.lint", "lint_cmd"),
+    "generate": ("netfence.cli.generate", "generate_cmd"),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported when they are used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module = importlib.import_module(target[0])
+        cmd: click.Command = getattr(module, target[1])
+        return cmd
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="netfence", prog_name="netfence")
 def cli() -> None:
     """Model, verify and explain Kubernetes network segmentation.
@@ -41,14 +63,6 @@ def cli() -> None:
     AdminNetworkPolicy/BaselineAdminNetworkPolicy) allow.
     """
 
-
-cli.add_command(map_cmd, "map")
-cli.add_command(map_cmd, "connectivity")
-cli.add_command(explain_cmd, "explain")
-cli.add_command(test_cmd, "test")
-cli.add_command(diff_cmd, "diff")
-cli.add_command(generate_cmd, "generate")
-cli.add_command(lint_cmd, "lint")
 
 
 def main(argv: list[str] | None = None) -> None:
