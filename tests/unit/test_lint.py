@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -831,7 +830,3 @@ def test_docs_cover_every_check() -> None:
         encoding="utf-8")
     for c in CHECKS:
         assert f"### {c.id} {c.name}" in text, c.id
-
-
-def test_yaml_fixture_text_is_dedented() -> None:
-    assert textwrap.dedent("  a\n  b\n") == "a\nb\n"
