@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_public_api_is_exactly_this() -> None:
-    assert sorted(netfence.__all__) == ["Analysis", "analyze", "load", "resolve", "run_tests"]
+    assert sorted(netfence.__all__) == ["Analysis", "analyze", "diff", "generate", "lint", "load",
+                                        "resolve", "run_tests"]
     for name in netfence.__all__:
         assert getattr(netfence, name).__module__ == "netfence.api"
 
@@ -28,7 +29,7 @@ def test_import_contracts_hold() -> None:
 
 def test_core_has_no_clock_randomness_or_environment() -> None:
     """Enforced by ruff banned-api too; this catches imports that ruff's rule misses."""
-    core = ["errors.py", "model", "selectors", "engine", "render"]
+    core = ["errors.py", "model", "selectors", "engine", "render", "checks", "synth"]
     banned = ("import random", "from random", "os.environ", "time.time(", "datetime.now(")
     for entry in core:
         path = REPO / "src" / "netfence" / entry
