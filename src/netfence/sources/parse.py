@@ -83,14 +83,15 @@ _STR = "tag:yaml.org,2002:str"
 
 
 class _Builder:
-    def __init__(self, budget: int, lenient: bool = False) -> None:
+    def __init__(self, budget: int, lenient: bool = False, base: int = 0) -> None:
         self.budget = budget
         self.count = 0
         self.lenient = lenient
+        self.base = base  # lines before the text the nodes were composed from
 
     def build(self, node: Node, depth: int = 0) -> Any:
         self.count += 1
-        line = node.start_mark.line + 1
+        line = node.start_mark.line + 1 + self.base
         if self.count > self.budget:
             raise _Budget("alias expansion exceeds the size budget (possible 'billion laughs' "
                           "document)", line)
@@ -107,7 +108,7 @@ class _Builder:
             seq = MarkedList(line)
             for item in node.value:
                 seq.append(self.build(item, depth + 1))
-                seq.item_lines.append(item.start_mark.line + 1)
+                seq.item_lines.append(item.start_mark.line + 1 + self.base)
             return seq
         if isinstance(node, MappingNode):
             out = MarkedDict(line)
@@ -115,7 +116,7 @@ class _Builder:
                 if knode.tag == "tag:yaml.org,2002:merge":
                     raise _Budget("merge keys ('<<') are not supported in manifests", line)
                 key = self.build(knode, depth + 1)
-                kline = knode.start_mark.line + 1
+                kline = knode.start_mark.line + 1 + self.base
                 if not isinstance(key, str):
                     key = str(key).lower() if isinstance(key, bool) else str(key)
                 if key in out and not self.lenient:
@@ -176,6 +177,20 @@ def _err(tf: TextFile, line: int, code: str, msg: str, doc: int = 0) -> Diagnost
 
 
 def _parse_yaml(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
+    """The fast path when it can vouch for an exact result, else the reference path."""
+    from netfence.sources import fastyaml  # imports this module
+
+    try:
+        docs = fastyaml.load_documents(tf.text, tf.name)
+    except Exception:  # anything unexpected: the reference decides, and reports
+        docs = None
+    if docs is not None:
+        return docs, []
+    return _parse_yaml_reference(tf)
+
+
+def _parse_yaml_reference(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
+    """libyaml compose + the marked builder: the reference for data, lines and diagnostics."""
     text = tf.text
     suspicious = _too_deep(text)
     if suspicious:
@@ -204,8 +219,12 @@ def _parse_yaml(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
                 if not exc.duplicate:
                     return docs, [_err(tf, exc.line, "yaml-limit", str(exc), index)]
                 # name the object: rebuild this document leniently just to read its identity
+                try:
+                    who = _identity(_Builder(budget, True).build(node))
+                except _Budget:  # e.g. a merge key too: report the duplicate, name nothing
+                    who = None
                 diags.append(Diagnostic(Severity.ERROR, "duplicate-key", str(exc), SourceRef(
-                    tf.name, exc.line, index, _identity(_Builder(budget, True).build(node)))))
+                    tf.name, exc.line, index, who)))
                 continue
             if data is None:
                 continue
@@ -316,7 +335,7 @@ def _parse_json_marked(tf: TextFile) -> tuple[list[Document], list[Diagnostic]]:
     """JSON through the YAML node builder: exact lines for every key (and duplicates)."""
     plain = json.loads(tf.text)
     try:
-        docs, diags = _parse_yaml(tf)
+        docs, diags = _parse_yaml_reference(tf)
     except Exception:  # a YAML quirk in valid JSON: use it unmarked
         return [Document(tf.name, 1, 1, plain)], []
     if docs and not any(d.code == "yaml-syntax" for d in diags):
