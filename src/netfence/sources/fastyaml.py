@@ -221,6 +221,13 @@ def _empty_seq(line: int) -> MarkedList:
     return out
 
 
+def _never(*args: Any) -> Any:  # pragma: no cover - never called
+    raise AssertionError
+
+
+_unbound: Callable[..., Any] = _never  # rebinds convert's nested functions, freeing them
+
+
 def convert(data: Any, lines: list[str], base: int,
             checks: Checks) -> tuple[MarkedDict | MarkedList, int] | None:
     """``data`` rebuilt as the marked builder builds it from ``lines`` (the document's text,
@@ -396,6 +403,8 @@ def convert(data: Any, lines: list[str], base: int,
         out, r = build(data, 0, None, -1, 0)
     except (_Mismatch, IndexError):
         return None
+    finally:  # the nested functions refer to each other: free them now, not at the next GC
+        mapping = sequence = slow = _unbound
     if any(not _blank(line) for line in lines[r:]):
         return None
     return out, tally

@@ -53,13 +53,12 @@ class MarkedList(list[Any]):
 def line_of(value: object, key: str | int | None = None) -> int:
     """Best known line of ``value`` (or of its ``key``/item)."""
     if isinstance(value, MarkedDict):
-        if isinstance(key, str) and key in value.key_lines:
-            return int(value.key_lines[key])
-        return int(value.line)
+        got = value.key_lines.get(key) if isinstance(key, str) else None
+        return value.line if got is None else got
     if isinstance(value, MarkedList):
         if isinstance(key, int) and 0 <= key < len(value.item_lines):
-            return int(value.item_lines[key])
-        return int(value.line)
+            return value.item_lines[key]
+        return value.line
     return 0
 
 
