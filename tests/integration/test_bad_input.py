@@ -1132,3 +1132,15 @@ def test_huge_values_are_cut_and_diagnostics_never_wrap(netfence: Netfence, tmp_
                     mentions=("v" * 20,))
     assert "v" * 260 not in run.stderr, "value not cut at ~200 characters"
     assert len(d.raw) < 600, f"diagnostic line too long ({len(d.raw)} chars)"
+
+
+def test_nested_flow_mapping_keys_are_refused_quickly(netfence: Netfence, tmp_path: Path) -> None:
+    """60 levels of mappings used as keys: their text form would double per level."""
+    path = tmp_path / "keys.yaml"
+    text = "{x: 1}"
+    for _ in range(60):
+        text = "{" + text + ": 1}"  # a mapping whose key is the previous mapping
+    path.write_text(f"a: {text}\n")
+    run = netfence("map", "-f", str(path), timeout=30)
+    assert_input_error(run)
+    assert "plain scalars" in run.stderr

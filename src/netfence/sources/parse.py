@@ -114,6 +114,11 @@ class _Builder:
             for knode, vnode in node.value:
                 if knode.tag == "tag:yaml.org,2002:merge":
                     raise _Budget("merge keys ('<<') are not supported in manifests", line)
+                if not isinstance(knode, ScalarNode):
+                    # no Kubernetes object has list or mapping keys; nested ones would also
+                    # make their text form grow exponentially (hostile input)
+                    raise _Budget("mapping keys must be plain scalars, not lists or mappings",
+                                  knode.start_mark.line + 1 + self.base)
                 key = self.build(knode, depth + 1)
                 kline = knode.start_mark.line + 1 + self.base
                 if not isinstance(key, str):
