@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netfence.errors import SourceRef
 from netfence.model.net import IPSet
 from netfence.model.ports import Protocol
 
@@ -73,6 +74,10 @@ class SegmentationModel:
     all_areas: tuple[str, ...] = ()
     exceptions: tuple[Exception_, ...] = ()
     source_file: str = field(default="", compare=False)
+    # NS/NAME workloads the zone default ingress rules leave out (only intents reach them;
+    # monitoring still does), with where each was written (for errors)
+    protected: tuple[str, ...] = ()
+    protected_sources: tuple[SourceRef, ...] = field(default=(), compare=False)
 
     def area_of(self, namespace: str) -> Area | None:
         """The namespace's area, exceptions applied (an exception moves a namespace)."""

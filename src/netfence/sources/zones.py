@@ -6,6 +6,7 @@ The msgspec Structs here are also the source of the published JSON Schema
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from netfence.sources.specs import _line_for
 
 _LABEL = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_WORKLOAD = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -93,6 +95,7 @@ class ModelSpec(Strict):
     networks: list[NetworkSpec] = []
     egress: EgressSpec = msgspec.field(default_factory=EgressSpec)
     exceptions: list[ExceptionSpec] = []
+    protected: list[str] = []
 
 
 class Meta(msgspec.Struct):
@@ -200,6 +203,16 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         monitoring = Monitoring(PodRef(spec.monitoring.namespace, _labels(
             spec.monitoring.pod_selector, "$.spec.monitoring.podSelector", err)),
             spec.monitoring.port)
+    model_ns = {ns for a in spec.areas for ns in a.namespaces} | {
+        ex.namespace for ex in spec.exceptions}
+    for i, ref in enumerate(spec.protected):
+        ns, _, name = ref.partition("/")
+        if not (_NAME.match(ns) and name and _WORKLOAD.match(name)):
+            err(f"$.spec.protected[{i}]", f"'{ref}' is not NS/NAME (a namespace and a workload "
+                "name)")
+        elif ns not in model_ns:
+            err(f"$.spec.protected[{i}]", f"namespace '{ns}' is in no area of the model: "
+                "protecting a workload there means nothing")
     assert set(spec.endpoint_only) <= set(ENDPOINT_KINDS)
     return SegmentationModel(
         name=doc.metadata.name, area_label=spec.area_label, areas=tuple(areas),
@@ -210,7 +223,8 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         endpoint_label=_labels(spec.endpoint_label, "$.spec.endpointLabel", err),
         cluster_cidrs=tuple(spec.cluster_cidrs), public_internet=spec.egress.public_internet,
         public_ports=_ports(spec.egress.public_ports, "$.spec.egress.publicPorts", err),
-        all_areas=tuple(spec.egress.all_areas), exceptions=tuple(exceptions))
+        all_areas=tuple(spec.egress.all_areas), exceptions=tuple(exceptions),
+        protected=tuple(spec.protected))
 
 
 def load_models(paths: list[str]) -> tuple[list[SegmentationModel], list[Diagnostic]]:
@@ -239,5 +253,10 @@ def load_models(paths: list[str]) -> tuple[list[SegmentationModel], list[Diagnos
             before = len(diags)
             model = convert(parsed, err)
             if len(diags) == before:
+                if model.protected:
+                    model = dataclasses.replace(model, protected_sources=tuple(
+                        SourceRef(tf.name, _line_for(doc.data, f"$.spec.protected[{i}]")
+                                  or doc.line, doc.index)
+                        for i in range(len(model.protected))))
                 out.append(model)
     return out, diags

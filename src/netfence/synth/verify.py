@@ -64,8 +64,15 @@ def _name(cls: EndpointClass) -> str:
     return f"{pod.key}{more}"
 
 
-def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
+def verify(model: SegmentationModel, ev: Evaluation,
+           extra_ingress: Mapping[int, Mapping[int, int]] | None = None,
+           extra_egress: Mapping[int, list[tuple[IPSet, PortSet]]] | None = None) -> Proof:
+    """``extra_ingress`` (destination class -> {port-class mask: sources}) and ``extra_egress``
+    (source class -> (addresses, ports)) are intended on top of the model: service intents,
+    for ``generate all``. Protected workloads get no same-namespace, same-area, other-area or
+    ingress-controller sources (monitoring still applies)."""
     u = ev.u
+    protected = set(model.protected)
     proof = Proof()
     model_ns = set(model.namespaces())
     area_of = {ns: model.area_of(ns) for ns in model_ns}
@@ -89,11 +96,17 @@ def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
             dns_bits |= bit
     # sources whose egress allows every pod on every port (the generated egress-cluster rule,
     # or no egress policy at all); others are checked pair by pair
+    # (rows of one class have disjoint port masks: open when the rows reaching every pod
+    # cover every port class together)
     open_egress = 0
     for cls in u.classes:
-        if any(pm == u.all_ports and (peers & u.pod_mask) == u.pod_mask
-               for pm, peers in ev.egress[cls.index].rows):
+        covered = 0
+        for pm, peers in ev.egress[cls.index].rows:
+            if (peers & u.pod_mask) == u.pod_mask:
+                covered |= pm
+        if covered == u.all_ports:
             open_egress |= 1 << cls.index
+    egress_at: dict[int, list[int]] = {}  # closed source -> per port class, its egress peers
     q = Query(ev)
     endpoint = dict(model.endpoint_label)
     namespaces_seen: set[str] = set()
@@ -108,6 +121,8 @@ def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
         def gated(kind: str, sources: int, _e: bool = is_endpoint) -> int:
             return sources if (kind not in model.endpoint_only or _e) else 0
 
+        w = d.pods[0].workload
+        shielded = f"{w.namespace}/{w.name}" in protected
         all_ports = ns_bits.get(d.namespace, 0)
         all_ports |= gated("sameArea", area_bits.get(area.name, 0))
         controllers = [area.name] if area.ingress_controller is not None else []
@@ -119,12 +134,18 @@ def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
         for other in model.areas:
             if area.name in other.may_enter and other.name != area.name:
                 all_ports |= gated("otherAreas", area_bits.get(other.name, 0))
+        if shielded:
+            all_ports = 0
+        extra = (extra_ingress or {}).get(d.index, {})
         metrics = (u.named_mask(d, model.monitoring.port, Protocol.TCP)
                    if model.monitoring is not None else 0)
         single_self = (1 << d.index) if len(d.pods) == 1 else 0
         rows = ev.ingress[d.index].rows
         for p in range(u.n_ports):
             intended = all_ports | (mon_bits if (metrics >> p) & 1 else 0)
+            for pm, srcs in extra.items():
+                if (pm >> p) & 1:
+                    intended |= srcs
             intended &= ~single_self
             allowed = 0
             for pm, peers in rows:
@@ -133,8 +154,14 @@ def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
             allowed &= u.pod_mask & ~single_self
             closed = allowed & ~open_egress
             for s in bits(closed):
-                if not any((pm >> p) & 1 and (peers >> d.index) & 1
-                           for pm, peers in ev.egress[s].rows):
+                per_port = egress_at.get(s)
+                if per_port is None:
+                    per_port = [0] * u.n_ports
+                    for pm, peers in ev.egress[s].rows:
+                        for i in bits(pm):
+                            per_port[i] |= peers
+                    egress_at[s] = per_port
+                if not (per_port[p] >> d.index) & 1:
                     allowed &= ~(1 << s)
             proof.checked += 1
             proof.intended += (intended & allowed).bit_count()
@@ -153,7 +180,7 @@ def verify(model: SegmentationModel, ev: Evaluation) -> Proof:
                 proof.gap(f"external {u.atoms.ipset(ext - u.n_classes)} may enter "
                           f"{_name(d)} on {ports}")
     proof.namespaces = len(namespaces_seen)
-    _verify_egress(model, ev, proof, area_of, dns_bits, q)
+    _verify_egress(model, ev, proof, area_of, dns_bits, q, extra_egress or {})
     return proof
 
 
@@ -167,7 +194,8 @@ def _network_ports(ports: tuple[NetPort, ...]) -> PortSet:
 
 
 def _verify_egress(model: SegmentationModel, ev: Evaluation, proof: Proof,
-                   area_of: Mapping[str, Area | None], dns_bits: int, q: Query) -> None:
+                   area_of: Mapping[str, Area | None], dns_bits: int, q: Query,
+                   extra: Mapping[int, list[tuple[IPSet, PortSet]]]) -> None:
     u = ev.u
     public = IPSet()
     if model.public_internet:
@@ -189,6 +217,7 @@ def _verify_egress(model: SegmentationModel, ev: Evaluation, proof: Proof,
                 targets.append((net.ips, _network_ports(net.ports)))
         if model.public_internet:
             targets.append((public, public_ports))
+        targets += extra.get(s.index, [])
         rows = ev.egress[s.index].rows
         for a in range(u.atoms.count):
             atom = u.atoms.ipset(a)

@@ -7,6 +7,7 @@ them as YAML. The policy set per namespace is documented in docs/generate.md.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 from netfence.model.cluster import METADATA_NAME
@@ -55,10 +56,20 @@ def _ports(ports: tuple[NetPort, ...]) -> list[dict[str, Any]]:
     return out
 
 
-def _subject(model: SegmentationModel, kind: str) -> dict[str, Any]:
-    if kind in model.endpoint_only:
-        return {"matchLabels": dict(model.endpoint_label)}
-    return {}
+def _rule_subject(model: SegmentationModel, kind: str | None,
+                  exclude: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The pods a default ingress rule is for: endpoint pods if ``kind`` is endpoint-only,
+    minus the protected workloads (``exclude``: one label each, as NotIn)."""
+    out: dict[str, Any] = {}
+    if kind is not None and kind in model.endpoint_only:
+        out["matchLabels"] = dict(model.endpoint_label)
+    if exclude:
+        values: dict[str, list[str]] = {}
+        for k, v in exclude:
+            values.setdefault(k, []).append(v)
+        out["matchExpressions"] = [{"key": k, "operator": "NotIn", "values": sorted(vs)}
+                                   for k, vs in sorted(values.items())]
+    return out
 
 
 def _public_blocks(model: SegmentationModel) -> list[dict[str, Any]]:
@@ -75,25 +86,29 @@ def _public_blocks(model: SegmentationModel) -> list[dict[str, Any]]:
     return blocks
 
 
-def namespace_policies(model: SegmentationModel, ns: str) -> list[dict[str, Any]]:
-    """The policy set for one model namespace (docs/generate.md table)."""
+def namespace_policies(model: SegmentationModel, ns: str,
+                       exclude: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The policy set for one model namespace (docs/generate.md table); ``exclude`` leaves the
+    protected workloads (one distinguishing label each) out of the default ingress rules."""
     area = model.area_of(ns)
     assert area is not None
     out: list[dict[str, Any]] = []
     both = ["Ingress", "Egress"]
+
     out.append(_np("netfence-default-deny", ns, model, "default-deny", {}, both))
-    out.append(_np("netfence-allow-same-namespace", ns, model, "same-namespace", {}, both,
+    out.append(_np("netfence-allow-same-namespace", ns, model, "same-namespace",
+                   _rule_subject(model, None, exclude), both,
                    ingress=[{"from": [{"podSelector": {}}]}],
                    egress=[{"to": [{"podSelector": {}}]}]))
     out.append(_np("netfence-allow-same-area", ns, model, f"area/{area.name}",
-                   _subject(model, "sameArea"), ["Ingress"],
+                   _rule_subject(model, "sameArea", exclude), ["Ingress"],
                    ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
                        model.area_label: area.name}}}]}]))
     for other in sorted(model.areas, key=lambda a: a.name):
         if area.name in other.may_enter and other.name != area.name:
             out.append(_np(f"netfence-allow-from-{other.name}", ns, model,
                            f"area/{other.name}/mayEnter/{area.name}",
-                           _subject(model, "otherAreas"), ["Ingress"],
+                           _rule_subject(model, "otherAreas", exclude), ["Ingress"],
                            ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
                                model.area_label: other.name}}}]}]))
     controllers: list[Area] = [area] if area.ingress_controller else []
@@ -106,7 +121,7 @@ def namespace_policies(model: SegmentationModel, ns: str) -> list[dict[str, Any]
     if controllers:
         out.append(_np("netfence-allow-ingress-controller", ns, model,
                        "ingress-controller/" + ",".join(a.name for a in controllers),
-                       _subject(model, "ingressController"), ["Ingress"],
+                       _rule_subject(model, "ingressController", exclude), ["Ingress"],
                        ingress=[{"from": [_pods_peer(a.ingress_controller)
                                           for a in controllers
                                           if a.ingress_controller is not None]}]))
@@ -167,13 +182,16 @@ def guardrails(model: SegmentationModel) -> list[dict[str, Any]]:
 
 
 def generate_zones(model: SegmentationModel, flavor: str = "networkpolicy",
+                   exclusions: Mapping[str, list[tuple[str, str]]] | None = None,
                    ) -> list[dict[str, Any]]:
-    """All generated objects, ordered by namespace then name (guardrails first)."""
+    """All generated objects, ordered by namespace then name (guardrails first).
+    ``exclusions``: namespace -> labels of its protected workloads (``model.protected``)."""
     out: list[dict[str, Any]] = []
     if flavor == "clusternetworkpolicy":
         out.extend(guardrails(model))
     for ns in model.namespaces():
-        out.extend(sorted(namespace_policies(model, ns), key=lambda o: o["metadata"]["name"]))
+        out.extend(sorted(namespace_policies(model, ns, (exclusions or {}).get(ns)),
+                          key=lambda o: o["metadata"]["name"]))
     return out
 
 
