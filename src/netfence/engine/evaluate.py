@@ -76,9 +76,11 @@ class Subjected:
     baseline: list[CRule] = field(default_factory=list)
 
     def port_signature(self, p: int) -> tuple[int, ...]:
-        rules = (*self.admin, *self.netpol, *self.baseline)
-        dns = tuple(int(r.all_ports or bool((r.static_ports >> p) & 1)) for r in rules if r.dns)
-        return tuple(r.hit(p) for r in rules) + dns
+        """What tells port class ``p`` apart for this view: for each rule that does not cover
+        every port, whether its numeric ports cover ``p`` and which peers its named ports
+        resolve into ``p`` for (rules covering all ports are the same for every ``p``)."""
+        return tuple((r.static_ports >> p) & 1 or -r.named_ports.get(p, 0)
+                     for r in (*self.admin, *self.netpol, *self.baseline) if not r.all_ports)
 
 
 @dataclass(frozen=True, slots=True)
