@@ -93,8 +93,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _index: EndpointIndex | None = None
 
-    def rows(self, by: str) -> list[MapRow]:
-        return view_rows(self.evaluation, by)
+    def rows(self, by: str, zone_label: str = "networkArea") -> list[MapRow]:
+        return view_rows(self.evaluation, by, zone_label)
 
     def resolve(self, text: str) -> list[Point]:
         """Like ``resolve`` but through an index built once (bulk tests)."""

@@ -227,3 +227,16 @@ def test_cluster_forbidden_is_exit_3(tmp_path: Path) -> None:
     assert run.code == 3
     assert "forbidden" in run.stderr.lower()
     assert "Traceback" not in run.stderr
+
+
+def test_zone_view_groups_namespaces_by_area_label() -> None:
+    run = run_netfence("map", "-f", MANIFESTS, "--by", "zone", "-o", "json")
+    assert run.code == 0, run.stderr
+    doc = run.json()
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["view"] == "zone"
+    pairs = {(c["from"], c["to"]) for c in doc["connections"]}
+    assert ("zone:publicfrontal", "zone:backoffice") in pairs
+    assert ("zone:backoffice", "zone:publicfrontal") not in pairs
+    zone = next(c for c in doc["connections"] if c["from"] == "zone:publicfrontal")
+    assert zone["source"] == {"type": "zone", "name": "publicfrontal"}

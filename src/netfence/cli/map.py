@@ -24,8 +24,12 @@ from netfence.sources.selector_text import parse_selector
 
 @click.command(short_help="Every allowed connection.")
 @input_options
-@click.option("--by", type=click.Choice(["workload", "pod", "namespace"]), default="workload",
-              show_default=True, help="Endpoints to aggregate connections by.")
+@click.option("--by", type=click.Choice(["workload", "pod", "namespace", "zone"]),
+              default="workload", show_default=True,
+              help="Endpoints to aggregate connections by (zone: namespaces grouped by "
+                   "--zone-label).")
+@click.option("--zone-label", default="networkArea", show_default=True,
+              help="Namespace label that names a zone (--by zone).")
 @click.option("--from", "from_", multiple=True, metavar="PATTERN",
               help="Only connections from endpoints matching this glob (ns/kind/name).")
 @click.option("--to", multiple=True, metavar="PATTERN",
@@ -37,8 +41,8 @@ from netfence.sources.selector_text import parse_selector
 @click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
 def map_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context: str | None,
             kubeconfig: str | None, strict: bool, quiet: bool, verbose: bool, by: str,
-            from_: tuple[str, ...], to: tuple[str, ...], namespaces: tuple[str, ...],
-            selector: str | None, output: str) -> None:
+            zone_label: str, from_: tuple[str, ...], to: tuple[str, ...],
+            namespaces: tuple[str, ...], selector: str | None, output: str) -> None:
     """Print every allowed connection (ports merged per protocol), in a stable order."""
     state = load_state(filenames, recursive, cluster, context, kubeconfig)
     sel = None
@@ -56,7 +60,7 @@ def map_cmd(filenames: tuple[str, ...], recursive: bool, cluster: bool, context:
                 labelled |= {pod.key, str(pod.workload), pod.namespace}
     rows: list[Row] = []
     u = analysis.universe
-    for r in analysis.rows(by):
+    for r in analysis.rows(by, zone_label):
         if from_ and not any(api.matches_pattern(r.src, p) for p in from_):
             continue
         if to and not any(api.matches_pattern(r.dst, p) for p in to):

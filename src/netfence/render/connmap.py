@@ -27,6 +27,8 @@ def _ports_text(ports: PortSet) -> tuple[str, str]:
 
 def endpoint_json(ident: str) -> dict[str, object]:
     """Structured form of an endpoint id: ns/kind/name, ns/name (pod), ns, or CIDRs."""
+    if ident.startswith("zone:"):
+        return {"type": "zone", "name": ident[len("zone:"):]}
     if ident[:1].isdigit() or ":" in ident.split(",")[0]:
         return {"type": "external", "addresses": ident}
     parts = ident.split("/")
