@@ -376,6 +376,8 @@ class Generated:
     proofs: list[tuple[str, Proof]]
     state: ClusterState
     replaced_policies: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    text: str = ""  # the objects as YAML, exactly what was verified and is printed
 
 
 def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
@@ -399,26 +401,18 @@ def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
     objects: list[dict[str, Any]] = []
     for m in models:
         objects.extend(generate_zones(m, flavor))
-    text = yaml.safe_dump_all(objects, sort_keys=False)
+    text = _dump(objects)
     generated_docs, gdiags = parse_file(TextFile("<generated>", text, False))
     replaced = 0
     if cluster_paths:
-        files, cdiags = read_inputs(cluster_paths, True)
-        cluster_docs: list[Document] = []
-        for tf in files:
-            got, d2 = parse_file(tf)
-            cluster_docs.extend(got)
-            cdiags.extend(d2)
-        kept = [d for d in cluster_docs if not (isinstance(d.data, dict)
-                                                and d.data.get("kind") in POLICY_KINDS)]
-        replaced = len(cluster_docs) - len(kept)
+        kept, cdiags, replaced = _cluster_docs(cluster_paths)
         state = build_state(kept + generated_docs, cdiags + gdiags)
         proofs = [(m.name, verify(m, analyze(state).evaluation)) for m in models]
     else:
         proofs = []
         state = build_state(generated_docs, gdiags)
         for m in models:
-            probe_text = yaml.safe_dump_all(probe_cluster(m), sort_keys=False)
+            probe_text = _dump(probe_cluster(m))
             probe_docs, pdiags = parse_file(TextFile(f"<probe cluster of {m.name}>",
                                                      probe_text, False))
             mine = [d for d in generated_docs if isinstance(d.data, dict) and str(
@@ -426,17 +420,12 @@ def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
                     f"SegmentationModel/{m.name}#")]
             probe_state = build_state(probe_docs + mine, pdiags)
             proofs.append((m.name, verify(m, analyze(probe_state).evaluation)))
-    return Generated(objects, proofs, state, replaced)
+    return Generated(objects, proofs, state, replaced, text=text)
 
 
 # -- generate: service intents, and zones + intents ------------------------------------------
 
-@dataclass
-class GeneratedIntents(Generated):
-    """``Generated`` plus the warnings of the intents files (unsupported Otterize parts...)."""
-
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    text: str = ""  # the objects as YAML, exactly what was verified
+GeneratedIntents = Generated  # the intents use cases return the same result type
 
 
 def _dump(objects: list[dict[str, Any]]) -> str:
@@ -458,6 +447,13 @@ def _cluster_state(cluster_paths: list[str] | None, why: str,
         raise InputError("no cluster manifests", (Diagnostic(
             Severity.ERROR, "usage", f"{why}: workloads are resolved on the cluster manifests; "
             "give --cluster-manifests DIR", where),))
+    kept, cdiags, replaced = _cluster_docs(cluster_paths)
+    return build_state(kept, cdiags), replaced
+
+
+def _cluster_docs(cluster_paths: list[str]) -> tuple[list[Document], list[Diagnostic], int]:
+    """The cluster manifests' documents without policies, their diagnostics, and how many
+    policies were set aside (generated policies replace them for the self-check)."""
     files, cdiags = read_inputs(cluster_paths, True)
     docs: list[Document] = []
     for tf in files:
@@ -466,7 +462,7 @@ def _cluster_state(cluster_paths: list[str] | None, why: str,
         cdiags.extend(d2)
     kept = [d for d in docs if not (isinstance(d.data, dict)
                                     and d.data.get("kind") in POLICY_KINDS)]
-    return build_state(kept, cdiags), len(docs) - len(kept)
+    return kept, cdiags, len(docs) - len(kept)
 
 
 def _with_generated(state: ClusterState, text: str) -> ClusterState:
@@ -504,8 +500,8 @@ def generate_intents(intent_paths: list[str], cluster_paths: list[str] | None,
     full = _with_generated(state, text)
     an = analyze(full)
     proof = verify_intents(resolved, an.evaluation, an.query)
-    return GeneratedIntents(objects, [("intents", proof)], full, replaced,  # type: ignore[list-item]
-                            [d for d in diags if d.severity >= Severity.WARNING], text)
+    return Generated(objects, [("intents", proof)], full, replaced,  # type: ignore[list-item]
+                     [d for d in diags if d.severity >= Severity.WARNING], text)
 
 
 def generate_all(paths: list[str], cluster_paths: list[str] | None,
@@ -570,5 +566,5 @@ def generate_all(paths: list[str], cluster_paths: list[str] | None,
     if resolved is not None:
         proofs.append(("intents", verify_intents(
             resolved, ev, an.query, frozenset(model.namespaces()))))
-    return GeneratedIntents(objects, proofs, full, replaced,
-                            [d for d in diags if d.severity >= Severity.WARNING], text)
+    return Generated(objects, proofs, full, replaced,
+                     [d for d in diags if d.severity >= Severity.WARNING], text)

@@ -6,7 +6,6 @@ import json
 import sys
 
 import click
-import yaml
 
 from netfence import api
 from netfence.cli.common import ExitCode, err, input_error, out
@@ -43,22 +42,10 @@ def zones_cmd(filenames: tuple[str, ...], cluster: tuple[str, ...], flavor: str,
         result = api.generate(list(filenames), list(cluster) or None, flavor)
     except InputError as exc:
         input_error(exc)
-    out([yaml.safe_dump_all(result.objects, sort_keys=False)])
-    gaps = 0
-    for name, proof in result.proofs:
-        gaps += proof.gap_count
-        if not quiet or not proof.ok:
-            err(f"{name}: {proof.line()}")
-            for g in proof.gaps:
-                err(f"  gap: {g}")
-    if result.replaced_policies and not quiet:
-        err(f"note: {result.replaced_policies} policies in the cluster manifests were set aside "
-            "for the check")
-    if check and gaps:
-        sys.exit(ExitCode.FOUND)
+    _emit(result, check, quiet)
 
 
-def _emit(result: api.GeneratedIntents, check: bool, quiet: bool) -> None:
+def _emit(result: api.Generated, check: bool, quiet: bool) -> None:
     """YAML on stdout; warnings, one proof line per check and the gaps on stderr."""
     for d in result.diagnostics:
         if not quiet:

@@ -35,6 +35,7 @@ from netfence.model.intents import (
 from netfence.model.net import IPSet
 from netfence.model.ports import PortSet, Protocol
 from netfence.model.zones import PodRef
+from netfence.synth.verify import address_mismatches
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "netfence"}
 ANNOTATION = "netfence.dev/generated-from"
@@ -859,22 +860,9 @@ def _check_caller_egress(r: Resolved, ev: Evaluation, callers: list[Any], dns_bi
                     proof.gap(f"egress {_cls_name(u.classes[s])} -> {_cls_name(u.classes[d])}: "
                               f"allowed {u.portset(got.get(d, 0))}, declared "
                               f"{u.portset(want.get(d, 0))}")
-            targets = addresses.get(s, [])
-            for a in range(u.atoms.count):
-                atom = u.atoms.ipset(a)
-                ep = u.atom_endpoint(a)
-                intended = PortSet()
-                for ips, ports in targets:
-                    if atom.issubset(ips):
-                        intended = intended | ports
-                want_pm = u.ports_mask(intended & PortSet.all())
-                actual = 0
-                for pm, peers in rows:
-                    if (peers >> ep) & 1:
-                        actual |= pm
-                if actual != want_pm:
-                    proof.gap(f"egress {_cls_name(u.classes[s])} -> {atom}: allowed "
-                              f"{u.portset(actual)}, declared {u.portset(want_pm)}")
+            for atom, actual, want_pm in address_mismatches(ev, s, addresses.get(s, [])):
+                proof.gap(f"egress {_cls_name(u.classes[s])} -> {atom}: allowed "
+                          f"{u.portset(actual)}, declared {u.portset(want_pm)}")
 
 
 # -- protected workloads of a zone model --------------------------------------------------------

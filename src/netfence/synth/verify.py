@@ -10,7 +10,7 @@ every model pod on UDP and TCP 53. The result is exact, and counts are reported 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from netfence.engine.classes import EndpointClass, bits
@@ -184,6 +184,28 @@ def verify(model: SegmentationModel, ev: Evaluation,
     return proof
 
 
+def address_mismatches(ev: Evaluation, s: int, targets: list[tuple[IPSet, PortSet]],
+                       ) -> Iterator[tuple[IPSet, int, int]]:
+    """(IP atom, allowed port mask, intended port mask) for every atom where the egress of
+    class ``s`` differs from the union of the ``targets`` (address set, ports) covering it."""
+    u = ev.u
+    rows = ev.egress[s].rows
+    for a in range(u.atoms.count):
+        atom = u.atoms.ipset(a)
+        ep = u.atom_endpoint(a)
+        intended = PortSet()
+        for ips, ports in targets:
+            if atom.issubset(ips):
+                intended = intended | ports
+        want = u.ports_mask(intended & PortSet.all())
+        actual = 0
+        for pm, peers in rows:
+            if (peers >> ep) & 1:
+                actual |= pm
+        if actual != want:
+            yield atom, actual, want
+
+
 def _network_ports(ports: tuple[NetPort, ...]) -> PortSet:
     if not ports:
         return PortSet.all()
@@ -218,22 +240,9 @@ def _verify_egress(model: SegmentationModel, ev: Evaluation, proof: Proof,
         if model.public_internet:
             targets.append((public, public_ports))
         targets += extra.get(s.index, [])
-        rows = ev.egress[s.index].rows
-        for a in range(u.atoms.count):
-            atom = u.atoms.ipset(a)
-            ep = u.atom_endpoint(a)
-            intended = PortSet()
-            for ips, ports in targets:
-                if atom.issubset(ips):
-                    intended = intended | ports
-            intended_mask = u.ports_mask(intended & PortSet.all())
-            actual = 0
-            for pm, peers in rows:
-                if (peers >> ep) & 1:
-                    actual |= pm
-            if actual != intended_mask:
-                proof.gap(f"egress {_name(s)} -> {atom}: allowed {u.portset(actual)}, "
-                          f"model says {u.portset(intended_mask)}")
+        for atom, actual, intended_mask in address_mismatches(ev, s.index, targets):
+            proof.gap(f"egress {_name(s)} -> {atom}: allowed {u.portset(actual)}, "
+                      f"model says {u.portset(intended_mask)}")
         for d in bits(dns_bits):
             dst = u.classes[d].pods[0]
             src = s.pods[0]
