@@ -126,7 +126,10 @@ class Engine:
         self._named_index: dict[tuple[str, object], dict[int, int]] = {}
         self._subject_cache: dict[Subject, int] = {}
         self._compiled: dict[tuple[int, Direction], Subjected] = {}
-        self.policies = sorted(universe.state.policies, key=Policy.order_key)
+        # audit-mode policies (netfence.dev/mode: audit) never change a verdict: the agent
+        # only logs what they would deny (SEMANTICS: 'audit' must never change isolation)
+        self.policies = sorted((p for p in universe.state.policies if not p.audit),
+                               key=Policy.order_key)
         u = universe
         self._class_index = LabelIndex([None if c.host_network else c.labels
                                         for c in u.classes])
