@@ -34,6 +34,7 @@ COMMANDS = {  # verb -> (module, function); modules load only for the verb that 
     "diff": ("netfence.cli.diff", "diff_cmd"),
     "lint": ("netfence.cli.lint", "lint_cmd"),
     "generate": ("netfence.cli.generate", "generate_cmd"),
+    "agent": ("netfence.cli.agent", "agent_cmd"),
 }
 
 
