@@ -13,12 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from netfence.engine.checks import ambiguous_priorities
 from netfence.engine.classes import Universe
-from netfence.engine.diff import Change
-from netfence.engine.diff import diff as engine_diff
 from netfence.engine.evaluate import Evaluation
 from netfence.engine.query import External, FlowVerdict, MapRow, Point, Query, view_rows
 from netfence.errors import Diagnostic, InputError, Severity, SourceRef
@@ -26,12 +22,12 @@ from netfence.model.cluster import ClusterState, Pod
 from netfence.model.net import ip_to_int
 from netfence.model.ports import Protocol
 from netfence.sources.files import TextFile, read_inputs
-from netfence.sources.kubectl import read_cluster
 from netfence.sources.manifests import build_state
 from netfence.sources.parse import Document, parse_file
 
 if TYPE_CHECKING:  # verb-specific parts load on first use: `netfence map` starts faster
     from netfence.checks import LintOptions, LintReport
+    from netfence.engine.diff import Change
     from netfence.sources.specs import Case
     from netfence.synth.verify import Proof
 
@@ -48,6 +44,8 @@ def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
     if paths:
         files, diags = read_inputs(paths, recursive, stdin_text)
     if cluster:
+        from netfence.sources.kubectl import read_cluster  # subprocess: only for --cluster
+
         files += read_cluster(context, kubeconfig)
     return _state_from(files, diags, ", ".join(paths) if paths else "the cluster")
 
@@ -340,6 +338,8 @@ def load_ref(ref: str, paths: list[str], recursive: bool = False) -> ClusterStat
 def diff(base: ClusterState, head: ClusterState, by: str = "workload",
          zone_label: str = "networkArea") -> tuple[list[Change], list[Diagnostic]]:
     """Semantic connectivity changes from ``base`` to ``head``."""
+    from netfence.engine.diff import diff as engine_diff
+
     b = analyze(base)
     h = analyze(head)
     return engine_diff(b.evaluation, h.evaluation, by, zone_label), h.diagnostics
@@ -430,6 +430,8 @@ GeneratedIntents = Generated  # the intents use cases return the same result typ
 
 def _dump(objects: list[dict[str, Any]]) -> str:
     """YAML of generated objects (libyaml's emitter when available: same text, 5x faster)."""
+    import yaml  # PyYAML: not on the `map` path
+
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return str(yaml.dump_all(objects, Dumper=dumper, sort_keys=False))
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import re
 import string
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +328,7 @@ def test_safe_dump_of_risky_values(data: dict[str, str]) -> None:
 def test_letter_initial_scalars_resolve_only_to_the_listed_words() -> None:
     """PyYAML resolves a letter-initial plain scalar to bool or null, and only the words in
     ``_WORDS``; fastyaml.plain_tag relies on it."""
-    table = fastyaml._resolver.yaml_implicit_resolvers
+    table = fastyaml.IMPLICIT_RESOLVERS
     words: set[str] = set()
     for first, resolvers in table.items():
         if first is None or not first.isalpha():
@@ -340,8 +342,36 @@ def test_letter_initial_scalars_resolve_only_to_the_listed_words() -> None:
 @given(st.text(alphabet=string.ascii_letters + string.digits + "-+._:~<=!&* ", max_size=12)
        | st.sampled_from(RISKY))
 def test_plain_tag_is_the_resolvers(text: str) -> None:
-    want = fastyaml._resolver.resolve(yaml.ScalarNode, text, (True, False))
+    want = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
     assert fastyaml.plain_tag(text) == want
+
+
+def test_resolver_table_is_pyyamls() -> None:
+    """fastyaml's copy of PyYAML's implicit resolvers (so that the fast path needs no PyYAML)
+    is PyYAML's table: the same first characters, tags, patterns and flags, in the same order;
+    no wildcard resolvers; the same bool words."""
+    def table(t: dict[Any, list[tuple[str, re.Pattern[str]]]]) -> dict[Any, list[Any]]:
+        return {k: [(tag, rx.pattern, rx.flags) for tag, rx in v] for k, v in t.items()}
+
+    theirs = yaml.resolver.Resolver.yaml_implicit_resolvers
+    assert table(fastyaml.IMPLICIT_RESOLVERS) == table(theirs)
+    assert list(fastyaml.IMPLICIT_RESOLVERS) == list(theirs)
+    assert None not in theirs
+    assert yaml.constructor.SafeConstructor.bool_values == fastyaml._BOOL_VALUES
+    assert not yaml.resolver.Resolver.yaml_path_resolvers
+
+
+def test_fast_path_imports_no_pyyaml() -> None:
+    """Loading manifests the fast path handles imports neither PyYAML nor the reference path
+    (start-up time of `netfence map`)."""
+    code = ("import sys; from netfence.sources.parse import parse_file; "
+            "from netfence.sources.files import TextFile; "
+            "docs, diags = parse_file(TextFile('x', 'a: 1\\nb:\\n- x\\n', False)); "
+            "assert docs and not diags; "
+            "bad = [m for m in sys.modules if m == 'yaml' or m.startswith(('yaml.', "
+            "'netfence.sources.yamlref'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @st.composite

@@ -6,7 +6,6 @@ import enum
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeVar
 
@@ -45,6 +44,8 @@ def out(chunks: Iterable[str]) -> None:
 def fail_internal(exc: BaseException) -> NoReturn:
     err(f"netfence: internal error: {type(exc).__name__}: {exc} (run with -v for details)")
     if os.environ.get("NETFENCE_DEBUG") or "-v" in sys.argv or "--verbose" in sys.argv:
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     sys.exit(ExitCode.INTERNAL)
 

@@ -32,9 +32,6 @@ from collections.abc import Callable
 from itertools import accumulate
 from typing import Any, Final
 
-import yaml
-from yaml.nodes import ScalarNode
-
 from netfence.sources.parse import (
     MAX_DEPTH,
     MAX_NODES_FACTOR,
@@ -43,8 +40,6 @@ from netfence.sources.parse import (
     MarkedDict,
     MarkedList,
     _Budget,
-    _Builder,
-    _Loader,
 )
 
 try:
@@ -106,29 +101,72 @@ def split_documents(text: str) -> list[tuple[str, int]] | None:
 
 # -- scalars ---------------------------------------------------------------------------------
 
-_resolver = yaml.resolver.Resolver()
-_resolve: Callable[[type[ScalarNode], str, tuple[bool, bool]], str] = _resolver.resolve
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+# PyYAML's implicit resolvers for plain scalars (``yaml.resolver.Resolver``, which its
+# CSafeLoader uses), copied in registration order so that this path never imports PyYAML (~20%
+# of a small run's start-up); tests/unit/test_fastyaml.py pins this table, and the bool values
+# below, to PyYAML's own.
+_IMPLICIT: Final = (
+    (_BOOL, r'''^(?:yes|Yes|YES|no|No|NO
+                    |true|True|TRUE|false|False|FALSE
+                    |on|On|ON|off|Off|OFF)$''', re.X, "yYnNtTfFoO"),
+    (_FLOAT, r'''^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+                    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+                    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$''', re.X, "-+0123456789."),
+    (_INT, r'''^(?:[-+]?0b[0-1_]+
+                    |[-+]?0[0-7_]+
+                    |[-+]?(?:0|[1-9][0-9_]*)
+                    |[-+]?0x[0-9a-fA-F_]+
+                    |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$''', re.X, "-+0123456789"),
+    ("tag:yaml.org,2002:merge", r'^(?:<<)$', 0, "<"),
+    (_NULL, r'''^(?: ~
+                    |null|Null|NULL
+                    | )$''', re.X, ("~", "n", "N", "")),
+    ("tag:yaml.org,2002:timestamp", r'''^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+                    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+                     (?:[Tt]|[ \t]+)[0-9][0-9]?
+                     :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+                     (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$''', re.X, "0123456789"),
+    ("tag:yaml.org,2002:value", r'^(?:=)$', 0, "="),
+    ("tag:yaml.org,2002:yaml", r'^(?:!|&|\*)$', 0, "!&*"),
+)
+IMPLICIT_RESOLVERS: Final[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+for _tag, _pattern, _flags, _firsts in _IMPLICIT:
+    for _first in _firsts:
+        IMPLICIT_RESOLVERS.setdefault(_first, []).append((_tag, re.compile(_pattern, _flags)))
+del _tag, _pattern, _flags, _firsts, _first
+
+
+def _resolve(text: str) -> str:
+    """PyYAML's ``Resolver().resolve(ScalarNode, text, (True, False))``."""
+    for tag, regexp in IMPLICIT_RESOLVERS.get(text[:1], ()):
+        if regexp.match(text):
+            return tag
+    return _STR
+
+
 # PyYAML resolves a plain scalar only with the resolvers registered for its first character.
 # For letters those are bool and null, which match exactly these words (tests pin both facts).
 _WORDS: Final = frozenset(
     w for base in ("yes", "no", "true", "false", "on", "off", "null")
     for w in (base, base.capitalize(), base.upper()))
-_RESOLVED_FIRST: Final = frozenset(
-    c for c in _resolver.yaml_implicit_resolvers if c is not None and not c.isalpha())
+_RESOLVED_FIRST: Final = frozenset(c for c in IMPLICIT_RESOLVERS if not c.isalpha())
 _SIMPLE_FLOAT: Final = re.compile(r"-?[0-9]+\.[0-9]+")
-_BOOL_VALUES: Final = yaml.constructor.SafeConstructor.bool_values
+_BOOL_VALUES: Final = {"yes": True, "no": False, "true": True, "false": False, "on": True,
+                       "off": False}  # yaml.constructor.SafeConstructor.bool_values
 
 
 def plain_tag(text: str) -> str:
     """The tag PyYAML gives the plain scalar ``text`` (exact; fast for common text)."""
     if text and text[0] not in _RESOLVED_FIRST and text not in _WORDS:
         return _STR
-    return _resolve(ScalarNode, text, (True, False))
+    return _resolve(text)
 
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_./-]*+"
@@ -449,6 +487,10 @@ def load_documents(text: str, name: str) -> list[Document] | None:
             docs.append(Document(name, index, got[0].line, got[0]))
             continue
         # this document through the reference builder, with its lines counted in the file
+        import yaml
+
+        from netfence.sources.yamlref import _Builder, _Loader
+
         try:
             nodes = list(yaml.compose_all(part, Loader=_Loader))
         except (yaml.YAMLError, RecursionError):
