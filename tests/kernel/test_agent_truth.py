@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (policy YAML in flow style reads best on one line)
 """Truth tables in the real kernel: the agent's nftables ruleset against the engine.
 
 One bed per topology (bridge with br_netfilter, routed /32) holds six pods in two namespaces.
