@@ -28,6 +28,7 @@ first ``-``'s, an item's its ``-``'s (the item starts on that line in this gramm
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from itertools import accumulate
 from typing import Any, Final
@@ -454,8 +455,13 @@ def convert(data: Any, lines: list[str], base: int,
 def load_documents(text: str, name: str) -> list[Document] | None:
     """The documents of a YAML file exactly as ``parse._parse_yaml_reference`` returns them when
     it reports nothing; None when the file must go through the reference (it reports something,
-    or holds something this path does not handle)."""
-    if yaml_rs is None:
+    or holds something this path does not handle).
+
+    Main thread only: yaml-rs 0.1.6 crashed the process (SIGSEGV inside ``loads``) when a
+    second thread used it after another thread had run the agent's compile step; the agent's
+    writer thread is the main thread, and anything else takes the reference path.
+    """
+    if yaml_rs is None or threading.current_thread() is not threading.main_thread():
         return None
     parts = split_documents(text)
     if parts is None or unsafe_chars(text) or deep_brackets(text):
