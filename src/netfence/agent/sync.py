@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from netfence.nft import Present, Ruleset, transaction
 from netfence.nft.model import TABLE, Chain, Log, NRule
 
-__all__ = ["ApplyError", "NftCli", "RulesetApplier", "SyncResult", "Syncer", "fail_closed"]
+__all__ = ["ApplyError", "LibNftables", "NftCli", "RulesetApplier", "SyncResult", "Syncer",
+           "fail_closed", "make_applier"]
 
 
 class ApplyError(Exception):
@@ -60,6 +61,42 @@ class NftCli:
             return None  # no such table yet
         got: dict[str, Any] = json.loads(proc.stdout)
         return got
+
+
+class LibNftables:
+    """In-process libnftables (Debian ``python3-nftables``; the system Python only).
+
+    About 0.13 ms per small update against 4-16 ms for a process per batch (ENFORCEMENT.md).
+    """
+
+    def __init__(self) -> None:
+        try:
+            import nftables  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise ApplyError("the nftables Python module is not importable (Debian package "
+                             "python3-nftables, system Python only); use --transport nft") \
+                from exc
+        self.nft = nftables.Nftables()
+        self.nft.set_json_output(True)
+
+    def apply(self, batch: dict[str, Any]) -> None:
+        rc, _out, error = self.nft.json_cmd(batch)
+        if rc != 0:
+            raise ApplyError(str(error).strip() or f"libnftables returned {rc}")
+
+    def listing(self) -> dict[str, Any] | None:
+        rc, out, _error = self.nft.cmd(f"list table inet {TABLE}")
+        if rc != 0:
+            return None
+        got: dict[str, Any] = json.loads(out)
+        return got
+
+
+def make_applier(transport: str) -> RulesetApplier:
+    """``nft`` (a process per batch, any image) or ``libnftables`` (in-process)."""
+    if transport == "libnftables":
+        return LibNftables()
+    return NftCli()
 
 
 def fail_closed(rs: Ruleset, why: str) -> Ruleset:

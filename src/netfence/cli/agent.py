@@ -41,6 +41,9 @@ def target_options(func: Any) -> Any:
         click.option("--management", multiple=True, metavar="CIDR",
                      help="Host mode: CIDRs always allowed to SSH in (failsafe, repeatable)."),
         click.option("--ssh-port", default=22, show_default=True, type=int),
+        click.option("--transport", type=click.Choice(["nft", "libnftables"]), default="nft",
+                     show_default=True, help="How batches reach the kernel: the nft binary, "
+                     "or in-process libnftables (python3-nftables, system Python only)."),
     ]
     for o in reversed(opts):
         func = o(func)
@@ -126,14 +129,14 @@ def apply_cmd(**kw: Any) -> None:
         file_confirmed,
         probe_command,
     )
-    from netfence.agent.sync import ApplyError, NftCli, Syncer
+    from netfence.agent.sync import ApplyError, Syncer, make_applier
 
     cfg, rs, bad = _desired(kw)
     timeout = kw["confirm_timeout"]
     if timeout is None:
         timeout = 60.0 if cfg.host is not None else 0.0
     try:
-        applier = NftCli()
+        applier = make_applier(kw["transport"])
         if timeout > 0:
             since = time.time()
             confirm = probe_command(kw["probe"].split()) if kw["probe"] else file_confirmed(
@@ -173,7 +176,7 @@ def apply_cmd(**kw: Any) -> None:
 def run_cmd(**kw: Any) -> None:
     """Reconcile continuously from watched manifests or a live cluster."""
     from netfence.agent.run import Agent, serve_metrics
-    from netfence.agent.sync import ApplyError, NftCli, Syncer
+    from netfence.agent.sync import ApplyError, Syncer, make_applier
 
     cfg = _config(kw)
     if not cfg.paths and not cfg.cluster:
@@ -186,7 +189,8 @@ def run_cmd(**kw: Any) -> None:
         flow = sys.stdout if kw["flow_log"] == "-" else open(  # noqa: SIM115
             kw["flow_log"], "a", encoding="utf-8", buffering=1)
     try:
-        agent = Agent(cfg, Syncer(NftCli(), fail_open=cfg.fail_open), err, flow)
+        agent = Agent(cfg, Syncer(make_applier(kw["transport"]), fail_open=cfg.fail_open), err,
+                      flow)
     except ApplyError as exc:
         err(f"netfence agent: {exc}")
         sys.exit(ExitCode.INTERNAL)
