@@ -510,8 +510,8 @@ def generate_all(paths: list[str], cluster_paths: list[str] | None,
                  flavor: str = "networkpolicy", *, with_intents: bool = True,
                  ) -> GeneratedIntents:
     """One SegmentationModel plus intents (the same ``-f`` files): the zone policies with the
-    model's protected workloads left out of the default ingress rules, and the intents policies
-    on top; both self-checks run on the cluster manifests."""
+    model's protected workloads left out of the zone rules, and the intents policies on top;
+    both self-checks run on the cluster manifests."""
     from netfence.sources.intents import load_intents
     from netfence.sources.zones import load_models
     from netfence.synth.intents import (
@@ -545,14 +545,15 @@ def generate_all(paths: list[str], cluster_paths: list[str] | None,
         else "intents name workloads", where)
     index = WorkloadIndex(state)
     exclusions, pdiags = protected_exclusions(
-        ((text, src, f"$.spec.protected[{i}]") for i, (text, src) in enumerate(
-            zip(model.protected, model.protected_sources, strict=False))), index)
+        ((text, src, path) for text, src, path in zip(
+            model.protected, model.protected_sources, model.protected_paths, strict=False)),
+        index)
     diags += pdiags
     _raise_errors("invalid model", diags)
     objects = generate_zones(model, flavor, exclusions)
     resolved = None
     if intents is not None:
-        resolved, rdiags = resolve(intents, index, model.dns, tuple(model.namespaces()))
+        resolved, rdiags = resolve(intents, index, model.dns, tuple(model.fenced_namespaces()))
         diags += rdiags
         _raise_errors("invalid intents", diags)
         objects += synth_intents(resolved, index.by_ns)
@@ -564,9 +565,10 @@ def generate_all(paths: list[str], cluster_paths: list[str] | None,
     ev = an.evaluation
     extra_in = intended_ingress(resolved, ev.u) if resolved is not None else None
     extra_out = intended_egress_addresses(resolved, ev.u) if resolved is not None else None
-    proofs: list[tuple[str, Any]] = [(model.name, verify(model, ev, extra_in, extra_out))]
+    proofs: list[tuple[str, Any]] = [(model.name, verify(model, ev, extra_in, extra_out,
+                                                           exclusions))]
     if resolved is not None:
         proofs.append(("intents", verify_intents(
-            resolved, ev, an.query, frozenset(model.namespaces()))))
+            resolved, ev, an.query, frozenset(model.fenced_namespaces()))))
     return Generated(objects, proofs, full, replaced,
                      [d for d in diags if d.severity >= Severity.WARNING], text)

@@ -27,6 +27,8 @@ MANIFESTS = EXAMPLES / "fintech" / "manifests"
 CLUSTER = [MANIFESTS / "00-namespaces.yaml", *sorted(MANIFESTS.glob("*-workloads.yaml"))]
 MODEL_NAMESPACES = ["customer", "ledger", "mobile-api", "notifications", "payments", "risk",
                     "shop-web"]
+PLATFORM_NAMESPACES = ["ingress-backoffice", "ingress-internal", "ingress-public", "kube-system",
+                       "monitoring"]
 ANNOTATION = "netfence.dev/generated-from"
 
 
@@ -101,7 +103,11 @@ def test_values_schema_accepts_the_example_and_rejects_mistakes() -> None:
     for path, bad in ((["endpointOnly"], ["sameAre"]),
                       (["areas", 0, "mayEnterr"], ["backoffice"]),
                       (["networks", 0, "ports", 0, "port"], 70000),
-                      (["egress", "publicInternet"], "yes")):
+                      (["egress", "publicInternet"], "yes"),
+                      (["protected", 0], "payments/payments-db"),
+                      (["protected", 0, "podSelector"], {"a": "1", "b": "2"}),
+                      (["platformNamespaces", 3, "sameNamespace"], "yes"),
+                      (["areas", 0, "ingressController", "clientPorts", 0], 70000)):
         spec = copy.deepcopy(_model_spec())
         node: Any = spec
         for step in path[:-1]:
@@ -110,8 +116,12 @@ def test_values_schema_accepts_the_example_and_rejects_mistakes() -> None:
         assert list(validator.iter_errors(spec)), path
 
 
+SCALARS = ("null", "string", "integer", "number", "boolean")
+
+
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """Follow $ref and unwrap `anyOf: [X, null]` (msgspec's optional fields)."""
+    """Follow $ref and unwrap `anyOf: [X, null]` (msgspec's optional fields) and the object of
+    `anyOf: [scalar..., object]` (a field written as a string or number, or as an object)."""
     while True:
         if "$ref" in node:
             parts = node["$ref"].lstrip("#/").split("/")
@@ -119,9 +129,16 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
             for part in parts:
                 node = node[part]
         elif "anyOf" in node:
-            rest = [n for n in node["anyOf"] if n.get("type") != "null"]
+            rest = [n for n in (_resolve(a, root) for a in node["anyOf"])
+                    if n.get("type") != "null"]
+            if len(rest) > 1:
+                rest = [n for n in rest if n.get("type") not in SCALARS]
+                if not rest:  # scalars only (a number or a name): no shape
+                    return {}
             assert len(rest) == 1, node
             node = rest[0]
+        elif "allOf" in node and len(node["allOf"]) == 1:
+            node = node["allOf"][0]
         else:
             return node
 
@@ -173,6 +190,18 @@ def test_example_chart_passes_helm_lint_strict(helm_bin: Path, tmp_path: Path) -
 
 
 def _expected_names(ns: str) -> set[str]:
+    common = {"netfence-default-deny", "netfence-allow-monitoring", "netfence-allow-dns"}
+    platform = {
+        "ingress-public": {"netfence-allow-clients-publicfrontal",
+                           "netfence-allow-forward-publicfrontal"},
+        "ingress-backoffice": {"netfence-allow-clients-backoffice",
+                               "netfence-allow-forward-backoffice"},
+        "ingress-internal": {"netfence-allow-clients-internalservices",
+                             "netfence-allow-forward-internalservices"},
+        "kube-system": {"netfence-allow-dns-queries"},
+        "monitoring": {"netfence-allow-same-namespace", "netfence-allow-monitoring-scrape"}}
+    if ns in platform:
+        return common | platform[ns]
     names = {"netfence-default-deny", "netfence-allow-same-namespace",
              "netfence-allow-same-area", "netfence-allow-ingress-controller",
              "netfence-allow-monitoring", "netfence-allow-egress-cluster", "netfence-allow-dns",
@@ -196,18 +225,46 @@ def test_chart_renders_the_namespace_policy_sets(rendered: Path) -> None:
     by_ns: dict[str, set[str]] = {}
     for ns, name in keys:
         by_ns.setdefault(ns, set()).add(name)
-    assert sorted(by_ns) == MODEL_NAMESPACES
+    assert sorted(by_ns) == sorted(MODEL_NAMESPACES + PLATFORM_NAMESPACES)
     for ns, names in by_ns.items():
         assert names == _expected_names(ns), ns
     policies = {_key(d): d["spec"] for d in docs}
     assert policies["payments", "netfence-default-deny"] == {
         "podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    # the protected database is left out of the zone rules by a NotIn on its one label
+    notin = [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["payments-db"]}]
+    for name in ("netfence-allow-same-namespace", "netfence-allow-same-area",
+                 "netfence-allow-from-publicfrontal", "netfence-allow-egress-cluster",
+                 "netfence-allow-egress-networks"):
+        assert policies["payments", name]["podSelector"] == {"matchExpressions": notin}, name
+    assert policies["payments", "netfence-allow-ingress-controller"]["podSelector"] == {
+        "matchLabels": {"endpoint": "true"}, "matchExpressions": notin}
+    assert policies["payments", "netfence-allow-monitoring"]["podSelector"] == {}
+    # platform namespaces: the controllers' clients and forwarding, DNS, scraping
+    assert policies["ingress-backoffice", "netfence-allow-clients-backoffice"] == {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"ipBlock": {"cidr": "192.0.2.0/25"}},
+                              {"ipBlock": {"cidr": "203.0.113.0/28"}}],
+                     "ports": [{"protocol": "TCP", "port": "http"},
+                               {"protocol": "TCP", "port": "https"}]}]}
+    forward = policies["ingress-internal", "netfence-allow-forward-internalservices"]
+    assert forward["egress"] == [{"to": [
+        {"namespaceSelector": {"matchLabels": {"networkArea": "internalservices"}},
+         "podSelector": {"matchLabels": {"endpoint": "true"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "risk"}},
+         "podSelector": {"matchLabels": {"endpoint": "true"}}}]}]
+    assert policies["kube-system", "netfence-allow-dns-queries"]["ingress"] == [
+        {"from": [{"namespaceSelector": {}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+    assert policies["monitoring", "netfence-allow-monitoring-scrape"]["egress"] == [
+        {"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": "metrics"}]}]
     # risk: moved to backoffice by an exception that also admits the internal controller
     risk_ic = policies["risk", "netfence-allow-ingress-controller"]
     assert risk_ic["podSelector"] == {"matchLabels": {"endpoint": "true"}}
     assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
             for p in risk_ic["ingress"][0]["from"]] == ["ingress-backoffice", "ingress-internal"]
-    assert policies["payments", "netfence-allow-same-area"] == {
+    assert policies["ledger", "netfence-allow-same-area"] == {
         "podSelector": {}, "policyTypes": ["Ingress"],
         "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
             "networkArea": "backoffice"}}}]}]}
@@ -245,8 +302,8 @@ def test_netfence_loads_the_rendered_chart(rendered: Path) -> None:
     run = run_netfence("map", "--strict", "-o", "json", "-f", str(rendered),
                        *[a for p in CLUSTER for a in ("-f", str(p))])
     assert run.code == 0, run.stderr
-    assert run.json()["summary"]["policies"] == sum(map(len, map(_expected_names,
-                                                                 MODEL_NAMESPACES)))
+    assert run.json()["summary"]["policies"] == sum(map(len, map(
+        _expected_names, MODEL_NAMESPACES + PLATFORM_NAMESPACES)))
     conns = _connections(run)
     # the exception: the internal ingress controller reaches risk's endpoint pods only
     ic = "ingress-internal/ingress-nginx-internal"
@@ -327,6 +384,11 @@ def test_bad_values_fail_with_a_clear_message(helm_bin: Path, tmp_path: Path) ->
     bad.write_text(yaml.safe_dump(spec))
     with pytest.raises(helm_render.HelmError, match="endpointOnly"):
         helm_render.render(EXAMPLE, bad, "fintech", "default")
+    spec = _model_spec()
+    spec["protected"] = ["payments/payments-db"]  # NS/NAME: netfence looks the label up
+    bad.write_text(yaml.safe_dump(spec))
+    with pytest.raises(helm_render.HelmError, match="protected"):
+        helm_render.render(EXAMPLE, bad, "fintech", "default")
 
 
 # --- the building blocks -------------------------------------------------------------------------
@@ -354,6 +416,19 @@ BLOCKS = """\
      "clientLabels" (dict "payments-client" "true") "ports" (list (dict "port" 8080))) }}
 {{ include "netfence-netpol-lib.denyAll" (dict "namespace" "other" "name" "My Deny!"
      "policyTypes" (list "Ingress") "labels" (dict "team" "x")) }}
+{{ include "netfence-netpol-lib.dnsQueries" (dict "context" $
+     "podSelector" (dict "k8s-app" "kube-dns")) }}
+{{ include "netfence-netpol-lib.scrapeEgress" (dict "context" $
+     "podSelector" (dict "app" "prometheus")) }}
+{{ include "netfence-netpol-lib.fromNetworks" (dict "context" $
+     "networks" (list (dict "name" "offices" "cidrs" (list "192.0.2.0/25")))
+     "ports" (list "https" 8443)) }}
+{{ include "netfence-netpol-lib.controllerForward" (dict "context" $ "area" "backoffice"
+     "namespaces" (list "risk") "endpointOnly" true
+     "podSelector" (dict "app" "ingress-nginx")) }}
+{{ include "netfence-netpol-lib.egressCluster" (dict "context" $ "name" "shielded"
+     "podSelectorExpressions" (list (dict "key" "app" "operator" "NotIn"
+                                          "values" (list "db")))) }}
 """
 
 
@@ -405,6 +480,20 @@ def test_every_building_block(helm_bin: Path, tmp_path: Path) -> None:
         {"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]
     assert "allow-ingress-from-monitoring-tcp-port-metrics" in spec
     assert "allow-egress-to-dns" in spec
+    assert spec["allow-dns-queries"]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert spec["allow-dns-queries"]["ingress"][0]["from"] == [{"namespaceSelector": {}}]
+    assert spec["allow-scrape-egress"]["egress"] == [
+        {"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": "metrics"}]}]
+    assert spec["allow-ingress-from-networks"]["ingress"] == [
+        {"from": [{"ipBlock": {"cidr": "192.0.2.0/25"}}],
+         "ports": [{"protocol": "TCP", "port": "https"}, {"protocol": "TCP", "port": 8443}]}]
+    assert spec["allow-forward-to-area-backoffice"]["egress"] == [{"to": [
+        {"namespaceSelector": {"matchLabels": {"networkArea": "backoffice"}},
+         "podSelector": {"matchLabels": {"endpoint": "true"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "risk"}},
+         "podSelector": {"matchLabels": {"endpoint": "true"}}}]}]
+    assert spec["shielded"]["podSelector"] == {"matchExpressions": [
+        {"key": "app", "operator": "NotIn", "values": ["db"]}]}
     contract = spec["allow-ingress-to-payments-api-from-area-publicfrontal-pod-payments-client-"
                     "true-tcp-port-8080"]
     assert contract == {

@@ -301,6 +301,7 @@ def test_generate_all_allows_exactly_the_zone_defaults_plus_the_intents(tmp_path
     index = WorkloadIndex(state)
     excl, pdiags = protected_exclusions(
         ((t, SourceRef("<model>"), "$") for t in m.protected), index)
+    # the model's protected workloads, resolved: the self-check is told which pods they are
     assert not pdiags, [d.line() for d in pdiags]
     fenced = tuple(m.namespaces())
     resolved, diags = resolve(_load(tmp_path, docs), index, m.dns, fenced)
@@ -309,7 +310,7 @@ def test_generate_all_allows_exactly_the_zone_defaults_plus_the_intents(tmp_path
     an = api.analyze(_with(state, objects))
     ev = an.evaluation
     zone_proof = verify(m, ev, intended_ingress(resolved, ev.u),
-                        intended_egress_addresses(resolved, ev.u))
+                        intended_egress_addresses(resolved, ev.u), excl)
     assert zone_proof.ok, zone_proof.gaps
     proof = verify_intents(resolved, ev, an.query, frozenset(fenced))
     assert proof.ok, proof.gaps
@@ -325,8 +326,14 @@ def test_generate_all_allows_exactly_the_zone_defaults_plus_the_intents(tmp_path
                                or oracle.declared(s, d, proto, port))
                 else:
                     ingress = not oracle.governed(d) or oracle.declared(s, d, proto, port)
-                # in the model, the zone's egress-cluster rule reaches every pod
-                egress = s.namespace in fenced or oracle.egress_ok(s, d, proto, port)
+                # in the model, the zone's egress-cluster rule reaches every pod; a protected
+                # workload reaches only DNS and its declared callees
+                if _wl(s) in m.protected:
+                    egress = (d.namespace == "kube-system" and port == 53
+                              and proto in (Protocol.UDP, Protocol.TCP)) or oracle.declared(
+                                  s, d, proto, port)
+                else:
+                    egress = s.namespace in fenced or oracle.egress_ok(s, d, proto, port)
                 assert q.allowed(s, d, proto, port) == (ingress and egress), (
                     s.key, d.key, proto, port)
 

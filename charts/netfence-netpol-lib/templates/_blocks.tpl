@@ -224,3 +224,66 @@ takes (namespace, context, name, podSelector, labels) and README.md for examples
 {{- end -}}
 {{- include "netfence-netpol-lib.networkPolicy" (dict "args" . "block" "endpointContract" "name" (join "-" $parts) "podSelector" $subject "policyTypes" (list "Ingress") "ingress" (list $rule)) -}}
 {{- end -}}
+
+{{/* DNS server: every pod of every namespace (namespaceSelector {}) may query the subject pods
+  (give podSelector: the DNS pods) on UDP and TCP 53. */}}
+{{- define "netfence-netpol-lib.dnsQueries" -}}
+{{- $rule := dict "from" (list (dict "namespaceSelector" (dict))) "ports" (list (dict "protocol" "UDP" "port" 53) (dict "protocol" "TCP" "port" 53)) -}}
+{{- include "netfence-netpol-lib.networkPolicy" (dict "args" . "block" "dnsQueries" "name" "allow-dns-queries" "policyTypes" (list "Ingress") "ingress" (list $rule)) -}}
+{{- end -}}
+
+{{/* Scraping, caller side: the subject pods (give podSelector: the monitoring pods) may
+  connect to every pod of every namespace on one (named) port.
+  port      default metrics
+  protocol  default TCP */}}
+{{- define "netfence-netpol-lib.scrapeEgress" -}}
+{{- $rule := dict "to" (list (dict "namespaceSelector" (dict))) "ports" (list (dict "protocol" (.protocol | default "TCP" | upper) "port" (.port | default "metrics"))) -}}
+{{- include "netfence-netpol-lib.networkPolicy" (dict "args" . "block" "scrapeEgress" "name" "allow-scrape-egress" "policyTypes" (list "Egress") "egress" (list $rule)) -}}
+{{- end -}}
+
+{{/* From networks: ingress from the addresses of named networks (an ingress controller's
+  clients), one rule.
+  networks  list of {name, cidrs} (as in toNetworks; a cidr may be {cidr, except})
+  ports     optional: names or numbers (TCP) or {protocol, port, endPort}; all ports when absent */}}
+{{- define "netfence-netpol-lib.fromNetworks" -}}
+{{- $nets := required "netfence-netpol-lib.fromNetworks: `networks` is required" .networks -}}
+{{- $from := list -}}
+{{- range $nets -}}
+{{- range (required "netfence-netpol-lib.fromNetworks: every network needs `cidrs`" .cidrs) -}}
+{{- if kindIs "map" . -}}
+{{- $from = append $from (dict "ipBlock" .) -}}
+{{- else -}}
+{{- $from = append $from (dict "ipBlock" (dict "cidr" .)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $rule := dict "from" $from -}}
+{{- with .ports -}}
+{{- $_ := set $rule "ports" (include "netfence-netpol-lib.ports" . | fromYaml).ports -}}
+{{- end -}}
+{{- include "netfence-netpol-lib.networkPolicy" (dict "args" . "block" "fromNetworks" "name" "allow-ingress-from-networks" "policyTypes" (list "Ingress") "ingress" (list $rule)) -}}
+{{- end -}}
+
+{{/* Ingress controller forwarding, caller side: the subject pods (give podSelector: the
+  controller pods) may connect to the namespaces of one area, and to more namespaces by name
+  (an exception's), on any port; only to their endpoint pods with endpointOnly.
+  area           required
+  areaLabel      default networkArea
+  namespaces     optional extra namespaces (by name)
+  endpointOnly   true: only the pods carrying endpointLabel (default {endpoint: "true"}) */}}
+{{- define "netfence-netpol-lib.controllerForward" -}}
+{{- $area := required "netfence-netpol-lib.controllerForward: `area` is required" .area -}}
+{{- $pods := dict -}}
+{{- if .endpointOnly -}}
+{{- $pods = .endpointLabel | default (dict "endpoint" "true") -}}
+{{- end -}}
+{{- $to := list (include "netfence-netpol-lib.areaPeer" (dict "area" $area "areaLabel" .areaLabel "podSelector" $pods) | fromYaml) -}}
+{{- range (.namespaces | default list) -}}
+{{- $peer := dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" .)) -}}
+{{- with $pods -}}
+{{- $_ := set $peer "podSelector" (dict "matchLabels" .) -}}
+{{- end -}}
+{{- $to = append $to $peer -}}
+{{- end -}}
+{{- include "netfence-netpol-lib.networkPolicy" (dict "args" . "block" "controllerForward" "name" (printf "allow-forward-to-area-%s" $area) "policyTypes" (list "Egress") "egress" (list (dict "to" $to))) -}}
+{{- end -}}

@@ -6,6 +6,7 @@ Every building block takes ONE dict argument. Keys common to all blocks:
   context      the calling chart's root context `$` (optional: release labels, default namespace)
   name         overrides the block's default policy name
   podSelector  matchLabels of the pods the policy applies to (default: every pod of the namespace)
+  podSelectorExpressions  matchExpressions of those pods (ANDed with podSelector)
   labels       extra metadata labels
 Namespaces are selected by `kubernetes.io/metadata.name`, as in DoD Platform One bb-common.
 */}}
@@ -94,6 +95,9 @@ Every object carries the annotation netfence.dev/generated-from: helm/netfence-n
 {{- $spec := dict "podSelector" (dict) "policyTypes" .policyTypes -}}
 {{- with $subject -}}
 {{- $_ := set $spec "podSelector" (dict "matchLabels" .) -}}
+{{- end -}}
+{{- with $a.podSelectorExpressions -}}
+{{- $_ := set $spec.podSelector "matchExpressions" . -}}
 {{- end -}}
 {{- if hasKey . "ingress" -}}
 {{- $_ := set $spec "ingress" .ingress -}}

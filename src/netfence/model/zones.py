@@ -27,6 +27,15 @@ class NetPort:
 
 
 @dataclass(frozen=True, slots=True)
+class PodPort:
+    """A port on the destination pods: a number (or range) or a container port name."""
+
+    protocol: Protocol
+    port: int | str
+    end_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     name: str
     cidrs: tuple[str, ...]
@@ -42,6 +51,10 @@ class Area:
     ingress_controller: PodRef | None = None
     may_enter: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    # named networks whose addresses may open connections to the ingress controller, and
+    # on which of its ports (() = all); only in a fenced platform namespace
+    clients: tuple[str, ...] = ()
+    client_ports: tuple[PodPort, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +87,18 @@ class SegmentationModel:
     all_areas: tuple[str, ...] = ()
     exceptions: tuple[Exception_, ...] = ()
     source_file: str = field(default="", compare=False)
-    # NS/NAME workloads the zone default ingress rules leave out (only intents reach them;
-    # monitoring still does), with where each was written (for errors)
+    # NS/NAME workloads the zone rules leave out in both directions (their intents are all
+    # they reach and all that reaches them; monitoring in and DNS out still apply), with where
+    # each was written (for errors) and its JSON path
     protected: tuple[str, ...] = ()
     protected_sources: tuple[SourceRef, ...] = field(default=(), compare=False)
+    protected_paths: tuple[str, ...] = field(default=(), compare=False)
+    # the same, given by namespace and ONE label (no cluster lookup needed: a NotIn on it)
+    protected_pods: tuple[PodRef, ...] = ()
+    # namespaces outside the areas that the model fences too (ingress controllers,
+    # monitoring, DNS...): default deny, and only the model's roles and the intents
+    platform_namespaces: tuple[str, ...] = ()
+    platform_same_namespace: frozenset[str] = frozenset()  # ... whose pods talk freely
 
     def area_of(self, namespace: str) -> Area | None:
         """The namespace's area, exceptions applied (an exception moves a namespace)."""
@@ -99,3 +120,16 @@ class SegmentationModel:
         names = {ns for a in self.areas for ns in a.namespaces}
         names |= {ex.namespace for ex in self.exceptions}
         return sorted(names)
+
+    def fenced_namespaces(self) -> list[str]:
+        """The model's namespaces and its platform namespaces."""
+        return sorted({*self.namespaces(), *self.platform_namespaces})
+
+    def explicit_exclusions(self) -> dict[str, list[tuple[str, str]]]:
+        """Namespace -> the labels of the protected pods given by label (``protected_pods``)."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for ref in self.protected_pods:
+            for label in ref.labels:
+                if label not in out.setdefault(ref.namespace, []):
+                    out[ref.namespace].append(label)
+        return out

@@ -23,6 +23,7 @@ from netfence.model.zones import (
     Monitoring,
     NetPort,
     Network,
+    PodPort,
     PodRef,
     SegmentationModel,
 )
@@ -33,6 +34,7 @@ from netfence.sources.specs import _line_for
 _LABEL = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _WORKLOAD = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$")
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -50,6 +52,32 @@ class PortSpec(Strict):
     end_port: int | None = None
 
 
+class PodPortSpec(Strict):
+    port: int | str
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    end_port: int | None = None
+
+
+PodPortItem = int | str | PodPortSpec
+
+
+class IngressControllerSpec(Strict):
+    namespace: str
+    pod_selector: dict[str, str] = {}
+    clients: list[str] = []
+    client_ports: list[PodPortItem] = []
+
+
+class PlatformNamespaceSpec(Strict):
+    name: str
+    same_namespace: bool = False
+
+
+class ProtectedSpec(Strict):
+    namespace: str
+    pod_selector: dict[str, str]
+
+
 class NetworkSpec(Strict):
     name: str
     cidrs: list[str]
@@ -60,7 +88,7 @@ class NetworkSpec(Strict):
 class AreaSpec(Strict):
     name: str
     namespaces: list[str]
-    ingress_controller: PodsSpec | None = None
+    ingress_controller: IngressControllerSpec | None = None
     may_enter: list[str] = []
     networks: list[str] = []
 
@@ -95,7 +123,8 @@ class ModelSpec(Strict):
     networks: list[NetworkSpec] = []
     egress: EgressSpec = msgspec.field(default_factory=EgressSpec)
     exceptions: list[ExceptionSpec] = []
-    protected: list[str] = []
+    protected: list[str | ProtectedSpec] = []
+    platform_namespaces: list[str | PlatformNamespaceSpec] = []
 
 
 class Meta(msgspec.Struct):
@@ -126,6 +155,26 @@ def _ports(specs: list[PortSpec], path: str, err: Any) -> tuple[NetPort, ...]:
         if p.end_port is not None and not p.port <= p.end_port <= 65535:
             err(f"{path}[{i}].endPort", f"endPort {p.end_port} must be between port and 65535")
         out.append(NetPort(Protocol(p.protocol), p.port, p.end_port))
+    return tuple(out)
+
+
+def _pod_ports(items: list[PodPortItem], path: str, err: Any) -> tuple[PodPort, ...]:
+    out = []
+    for i, item in enumerate(items):
+        spec = item if isinstance(item, PodPortSpec) else PodPortSpec(port=item)
+        where = f"{path}[{i}]" + (".port" if isinstance(item, PodPortSpec) else "")
+        if isinstance(spec.port, str):
+            if not (_PORT_NAME.match(spec.port) and len(spec.port) <= 15):
+                err(where, f"invalid port name '{spec.port}' (IANA_SVC_NAME: at most 15 "
+                    "lowercase letters, digits and single hyphens, with a letter)")
+            if spec.end_port is not None:
+                err(f"{path}[{i}].endPort", "a named port takes no endPort")
+        elif not 1 <= spec.port <= 65535:
+            err(where, f"port {spec.port} out of range 1-65535")
+        elif spec.end_port is not None and not spec.port <= spec.end_port <= 65535:
+            err(f"{path}[{i}].endPort",
+                f"endPort {spec.end_port} must be between port and 65535")
+        out.append(PodPort(Protocol(spec.protocol), spec.port, spec.end_port))
     return tuple(out)
 
 
@@ -160,6 +209,10 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         except ValueError:
             err(f"$.spec.clusterCIDRs[{i}]", f"invalid CIDR '{c}'")
     seen: dict[str, str] = {}
+    platform = [p if isinstance(p, PlatformNamespaceSpec) else PlatformNamespaceSpec(p)
+                for p in spec.platform_namespaces]
+    platform_names = [p.name for p in platform]
+    fenced_platform = set(platform_names)
     areas = []
     for i, a in enumerate(spec.areas):
         if not _NAME.match(a.name):
@@ -179,12 +232,26 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
             if net not in net_names:
                 err(f"$.spec.areas[{i}].networks[{j}]", f"unknown network '{net}'")
         ic = None
+        clients: tuple[str, ...] = ()
+        client_ports: tuple[PodPort, ...] = ()
         if a.ingress_controller is not None:
-            ic = PodRef(a.ingress_controller.namespace, _labels(
-                a.ingress_controller.pod_selector,
-                f"$.spec.areas[{i}].ingressController.podSelector", err))
+            spec_ic = a.ingress_controller
+            where = f"$.spec.areas[{i}].ingressController"
+            ic = PodRef(spec_ic.namespace, _labels(spec_ic.pod_selector,
+                                                   f"{where}.podSelector", err))
+            for j, net in enumerate(spec_ic.clients):
+                if net not in net_names:
+                    err(f"{where}.clients[{j}]", f"unknown network '{net}'")
+            if (spec_ic.clients or spec_ic.client_ports) and (
+                    spec_ic.namespace not in fenced_platform):
+                err(f"{where}.{'clients' if spec_ic.clients else 'clientPorts'}",
+                    f"the controller's namespace '{spec_ic.namespace}' is not in "
+                    "platformNamespaces: its clients would mean nothing (the namespace is not "
+                    "fenced)")
+            clients = tuple(spec_ic.clients)
+            client_ports = _pod_ports(spec_ic.client_ports, f"{where}.clientPorts", err)
         areas.append(Area(a.name, tuple(a.namespaces), ic, tuple(a.may_enter),
-                          tuple(a.networks)))
+                          tuple(a.networks), clients, client_ports))
     for j, net in enumerate(spec.egress.all_areas):
         if net not in net_names:
             err(f"$.spec.egress.allAreas[{j}]", f"unknown network '{net}'")
@@ -205,14 +272,41 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
             spec.monitoring.port)
     model_ns = {ns for a in spec.areas for ns in a.namespaces} | {
         ex.namespace for ex in spec.exceptions}
+    protected: list[str] = []
+    protected_paths: list[str] = []
+    protected_pods: list[PodRef] = []
     for i, ref in enumerate(spec.protected):
+        where = f"$.spec.protected[{i}]"
+        if isinstance(ref, ProtectedSpec):
+            labels = _labels(ref.pod_selector, f"{where}.podSelector", err)
+            if len(labels) != 1:
+                err(f"{where}.podSelector", "give exactly one label: the zone rules leave the "
+                    "protected pods out with a NotIn on it (a NotIn cannot exclude pods by "
+                    "several labels at once)")
+            if ref.namespace not in model_ns:
+                err(f"{where}.namespace", f"namespace '{ref.namespace}' is in no area of the "
+                    "model: protecting pods there means nothing")
+            protected_pods.append(PodRef(ref.namespace, labels))
+            continue
         ns, _, name = ref.partition("/")
         if not (_NAME.match(ns) and name and _WORKLOAD.match(name)):
-            err(f"$.spec.protected[{i}]", f"'{ref}' is not NS/NAME (a namespace and a workload "
-                "name)")
+            err(where, f"'{ref}' is not NS/NAME (a namespace and a workload name)")
         elif ns not in model_ns:
-            err(f"$.spec.protected[{i}]", f"namespace '{ns}' is in no area of the model: "
+            err(where, f"namespace '{ns}' is in no area of the model: "
                 "protecting a workload there means nothing")
+        protected.append(ref)
+        protected_paths.append(where)
+    for i, ns in enumerate(platform_names):
+        where = f"$.spec.platformNamespaces[{i}]"
+        if isinstance(spec.platform_namespaces[i], PlatformNamespaceSpec):
+            where += ".name"
+        if not _NAME.match(ns):
+            err(where, f"invalid namespace name '{ns}'")
+        elif ns in model_ns:
+            err(where, f"namespace '{ns}' is in an area (or an exception) of the model; "
+                "platform namespaces are the others")
+        elif platform_names.index(ns) != i:
+            err(where, f"namespace '{ns}' is listed twice")
     assert set(spec.endpoint_only) <= set(ENDPOINT_KINDS)
     return SegmentationModel(
         name=doc.metadata.name, area_label=spec.area_label, areas=tuple(areas),
@@ -224,7 +318,10 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         cluster_cidrs=tuple(spec.cluster_cidrs), public_internet=spec.egress.public_internet,
         public_ports=_ports(spec.egress.public_ports, "$.spec.egress.publicPorts", err),
         all_areas=tuple(spec.egress.all_areas), exceptions=tuple(exceptions),
-        protected=tuple(spec.protected))
+        protected=tuple(protected), protected_paths=tuple(protected_paths),
+        protected_pods=tuple(protected_pods),
+        platform_namespaces=tuple(platform_names),
+        platform_same_namespace=frozenset(p.name for p in platform if p.same_namespace))
 
 
 def load_models(paths: list[str]) -> tuple[list[SegmentationModel], list[Diagnostic]]:
@@ -255,8 +352,7 @@ def load_models(paths: list[str]) -> tuple[list[SegmentationModel], list[Diagnos
             if len(diags) == before:
                 if model.protected:
                     model = dataclasses.replace(model, protected_sources=tuple(
-                        SourceRef(tf.name, _line_for(doc.data, f"$.spec.protected[{i}]")
-                                  or doc.line, doc.index)
-                        for i in range(len(model.protected))))
+                        SourceRef(tf.name, _line_for(doc.data, path) or doc.line, doc.index)
+                        for path in model.protected_paths))
                 out.append(model)
     return out, diags

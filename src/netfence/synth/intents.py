@@ -860,9 +860,9 @@ def _check_caller_egress(r: Resolved, ev: Evaluation, callers: list[Any], dns_bi
                     proof.gap(f"egress {_cls_name(u.classes[s])} -> {_cls_name(u.classes[d])}: "
                               f"allowed {u.portset(got.get(d, 0))}, declared "
                               f"{u.portset(want.get(d, 0))}")
-            for atom, actual, want_pm in address_mismatches(ev, s, addresses.get(s, [])):
-                proof.gap(f"egress {_cls_name(u.classes[s])} -> {atom}: allowed "
-                          f"{u.portset(actual)}, declared {u.portset(want_pm)}")
+            for atom, actual, intended in address_mismatches(ev, s, addresses.get(s, [])):
+                proof.gap(f"egress {_cls_name(u.classes[s])} -> {atom}: allowed {actual}, "
+                          f"declared {intended}")
 
 
 # -- protected workloads of a zone model --------------------------------------------------------

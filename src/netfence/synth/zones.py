@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from netfence.model.cluster import METADATA_NAME
-from netfence.model.zones import Area, NetPort, PodRef, SegmentationModel
+from netfence.model.zones import Area, NetPort, PodPort, PodRef, SegmentationModel
 
 PRIVATE_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 PRIVATE_V6 = ("fc00::/7", "fe80::/10")
@@ -53,6 +53,17 @@ def _ports(ports: tuple[NetPort, ...]) -> list[dict[str, Any]]:
         if p.end_port is not None and p.end_port != p.port:
             entry["endPort"] = p.end_port
         out.append(entry)
+    return out
+
+
+def _pod_ports(ports: tuple[PodPort, ...]) -> list[dict[str, Any]]:
+    out = []
+    for p in ports:
+        entry: dict[str, Any] = {"protocol": str(p.protocol), "port": p.port}
+        if p.end_port is not None and p.end_port != p.port:
+            entry["endPort"] = p.end_port
+        if entry not in out:
+            out.append(entry)
     return out
 
 
@@ -130,7 +141,8 @@ def namespace_policies(model: SegmentationModel, ns: str,
                        ingress=[{"from": [_pods_peer(model.monitoring.pods)],
                                  "ports": [{"protocol": "TCP",
                                             "port": model.monitoring.port}]}]))
-    out.append(_np("netfence-allow-egress-cluster", ns, model, "egress-cluster", {},
+    mine = _rule_subject(model, None, exclude)  # protected pods: their intents only
+    out.append(_np("netfence-allow-egress-cluster", ns, model, "egress-cluster", mine,
                    ["Egress"], egress=[{"to": [{"namespaceSelector": {}}]}]))
     out.append(_np("netfence-allow-dns", ns, model, "dns", {}, ["Egress"],
                    egress=[{"to": [_pods_peer(model.dns)],
@@ -147,14 +159,79 @@ def namespace_policies(model: SegmentationModel, ns: str,
         rules.append(rule)
     if rules:
         out.append(_np("netfence-allow-egress-networks", ns, model,
-                       "networks/" + ",".join([*area.networks, *model.all_areas]), {},
+                       "networks/" + ",".join([*area.networks, *model.all_areas]), mine,
                        ["Egress"], egress=rules))
     if model.public_internet:
         rule = {"to": _public_blocks(model)}
         if model.public_ports:
             rule["ports"] = _ports(model.public_ports)
-        out.append(_np("netfence-allow-egress-public", ns, model, "egress-public", {},
+        out.append(_np("netfence-allow-egress-public", ns, model, "egress-public", mine,
                        ["Egress"], egress=[rule]))
+    return out
+
+
+def _forward_peers(model: SegmentationModel, area: Area) -> list[dict[str, Any]]:
+    """Where area ``area``'s ingress controller forwards: the area's namespaces and those of
+    the exceptions naming it (their endpoint pods if ``ingressController`` is endpoint-only)."""
+    pods: dict[str, Any] = {}
+    if "ingressController" in model.endpoint_only:
+        pods = {"podSelector": {"matchLabels": dict(model.endpoint_label)}}
+    peers = [{"namespaceSelector": {"matchLabels": {model.area_label: area.name}}, **pods}]
+    for ex in model.exceptions:
+        if area.name in ex.ingress_controllers_of:
+            peer = {"namespaceSelector": {"matchLabels": {METADATA_NAME: ex.namespace}}, **pods}
+            if peer not in peers:
+                peers.append(peer)
+    return peers
+
+
+def platform_policies(model: SegmentationModel, ns: str) -> list[dict[str, Any]]:
+    """The policy set of one fenced platform namespace (docs/generate.md): default deny,
+    monitoring in and DNS out as everywhere, plus what the model's roles hosted here need."""
+    out: list[dict[str, Any]] = []
+    out.append(_np("netfence-default-deny", ns, model, "platform/default-deny", {},
+                   ["Ingress", "Egress"]))
+    if ns in model.platform_same_namespace:
+        out.append(_np("netfence-allow-same-namespace", ns, model, "platform/same-namespace",
+                       {}, ["Ingress", "Egress"], ingress=[{"from": [{"podSelector": {}}]}],
+                       egress=[{"to": [{"podSelector": {}}]}]))
+    mon = model.monitoring
+    if mon is not None:
+        out.append(_np("netfence-allow-monitoring", ns, model, "monitoring", {}, ["Ingress"],
+                       ingress=[{"from": [_pods_peer(mon.pods)],
+                                 "ports": [{"protocol": "TCP", "port": mon.port}]}]))
+    out.append(_np("netfence-allow-dns", ns, model, "dns", {}, ["Egress"],
+                   egress=[{"to": [_pods_peer(model.dns)],
+                            "ports": [{"protocol": "UDP", "port": 53},
+                                      {"protocol": "TCP", "port": 53}]}]))
+    if model.dns.namespace == ns:
+        out.append(_np("netfence-allow-dns-queries", ns, model, "dns/queries",
+                       {"matchLabels": dict(model.dns.labels)}, ["Ingress"],
+                       ingress=[{"from": [{"namespaceSelector": {}}],
+                                 "ports": [{"protocol": "UDP", "port": 53},
+                                           {"protocol": "TCP", "port": 53}]}]))
+    if mon is not None and mon.pods.namespace == ns:
+        out.append(_np("netfence-allow-monitoring-scrape", ns, model, "monitoring/scrape",
+                       {"matchLabels": dict(mon.pods.labels)}, ["Egress"],
+                       egress=[{"to": [{"namespaceSelector": {}}],
+                                "ports": [{"protocol": "TCP", "port": mon.port}]}]))
+    for area in sorted(model.areas, key=lambda a: a.name):
+        ic = area.ingress_controller
+        if ic is None or ic.namespace != ns:
+            continue
+        subject = {"matchLabels": dict(ic.labels)} if ic.labels else {}
+        if area.clients:
+            blocks = [{"ipBlock": {"cidr": c}} for name in area.clients
+                      for net in [model.network(name)] if net is not None for c in net.cidrs]
+            rule: dict[str, Any] = {"from": blocks}
+            if area.client_ports:
+                rule["ports"] = _pod_ports(area.client_ports)
+            out.append(_np(f"netfence-allow-clients-{area.name}", ns, model,
+                           f"area/{area.name}/ingressController/clients/"
+                           + ",".join(area.clients), subject, ["Ingress"], ingress=[rule]))
+        out.append(_np(f"netfence-allow-forward-{area.name}", ns, model,
+                       f"area/{area.name}/ingressController/forward", subject, ["Egress"],
+                       egress=[{"to": _forward_peers(model, area)}]))
     return out
 
 
@@ -185,13 +262,29 @@ def generate_zones(model: SegmentationModel, flavor: str = "networkpolicy",
                    exclusions: Mapping[str, list[tuple[str, str]]] | None = None,
                    ) -> list[dict[str, Any]]:
     """All generated objects, ordered by namespace then name (guardrails first).
-    ``exclusions``: namespace -> labels of its protected workloads (``model.protected``)."""
+    ``exclusions``: namespace -> labels of its protected workloads (``model.protected``,
+    resolved on the cluster), on top of those given by label (``model.protected_pods``)."""
     out: list[dict[str, Any]] = []
     if flavor == "clusternetworkpolicy":
         out.extend(guardrails(model))
-    for ns in model.namespaces():
-        out.extend(sorted(namespace_policies(model, ns, (exclusions or {}).get(ns)),
-                          key=lambda o: o["metadata"]["name"]))
+    excl = merged_exclusions(model, exclusions)
+    model_ns = set(model.namespaces())
+    for ns in model.fenced_namespaces():
+        policies = (namespace_policies(model, ns, excl.get(ns)) if ns in model_ns
+                    else platform_policies(model, ns))
+        out.extend(sorted(policies, key=lambda o: o["metadata"]["name"]))
+    return out
+
+
+def merged_exclusions(model: SegmentationModel,
+                      resolved: Mapping[str, list[tuple[str, str]]] | None = None,
+                      ) -> dict[str, list[tuple[str, str]]]:
+    """Namespace -> the labels of its protected pods: given by label, then resolved ones."""
+    out = model.explicit_exclusions()
+    for ns, labels in (resolved or {}).items():
+        for label in labels:
+            if label not in out.setdefault(ns, []):
+                out[ns].append(label)
     return out
 
 
@@ -217,20 +310,30 @@ def probe_cluster(model: SegmentationModel) -> list[dict[str, Any]]:
     platform: dict[str, list[tuple[str, dict[str, str], list[dict[str, Any]]]]] = {}
     for a in model.areas:
         if a.ingress_controller is not None:
+            named = sorted({str(p.port) for p in a.client_ports if isinstance(p.port, str)}
+                           - {"http", metrics})
+            ic_ports = ports + [{"name": n, "containerPort": 8443 + i}
+                                for i, n in enumerate(named)]
             platform.setdefault(a.ingress_controller.namespace, []).append(
-                (f"ic-{a.name}", dict(a.ingress_controller.labels), ports))
+                (f"ic-{a.name}", dict(a.ingress_controller.labels), ic_ports))
     if model.monitoring is not None:
         platform.setdefault(model.monitoring.pods.namespace, []).append(
             ("monitoring", dict(model.monitoring.pods.labels), ports))
     platform.setdefault(model.dns.namespace, []).append(
         ("dns", dict(model.dns.labels), [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
                                          {"name": "dns-tcp", "containerPort": 53}]))
+    for name in model.platform_namespaces:
+        platform.setdefault(name, []).append(("workload", {"app": "workload"}, ports))
     for name in model.namespaces():
         area = model.area_of(name)
         assert area is not None
         ns(name, {model.area_label: area.name})
         pod(name, "workload", {"app": "workload"}, ports)
         pod(name, "endpoint", {"app": "endpoint", **dict(model.endpoint_label)}, ports)
+        for i, ref in enumerate(model.protected_pods):
+            if ref.namespace == name:
+                pod(name, f"protected-{i}", {"app": f"protected-{i}", **dict(ref.labels)},
+                    ports)
     for name, pods in sorted(platform.items()):
         if name not in model.namespaces():
             ns(name, {})
