@@ -177,6 +177,15 @@ class _Compiler:
                                  (_range(fam, lo, hi) for lo, hi in iv)))
         return out
 
+    def with_dual_stack(self, blocks: IPSet) -> IPSet:
+        """NF-D4: a pod with one address inside an ipBlock is matched on all its addresses."""
+        extra = IPSet()
+        for p in self.sel.pods:
+            if len(p.ips) > 1 and any(blocks.contains_int(*ip_to_int(ip)) for ip in p.ips):
+                for ip in p.ips:
+                    extra = extra | IPSet.address(ip)
+        return blocks | extra if extra else blocks
+
     def node_sets(self, peer: NodePeer) -> list[str]:
         addrs: set[str] = set()
         for n in self.state.nodes:
@@ -210,11 +219,11 @@ class _Compiler:
                      and (clause.protocol is None or cp.protocol is clause.protocol)]
             if not ports:
                 continue
+            if not in_mask and not any(blocks.contains_int(*ip_to_int(ip)) for ip in p.ips):
+                continue  # ip-1 with NF-D4: any of its addresses inside a block
             for ip in p.ips:
-                fam, val = ip_to_int(ip)
-                if in_mask or blocks.contains_int(fam, val):
-                    for proto, port in ports:
-                        elems[fam].add((ip, proto.value.lower(), port))
+                for proto, port in ports:
+                    elems[ip_to_int(ip)[0]].add((ip, proto.value.lower(), port))
         key = ("named", peers, clause.name, clause.protocol)
         text = f"{clause} of " + ", ".join(str(p) for p in peers)
         return [self._set("n", fam, "named", key, text, elems[fam]) for fam in FAMILIES]
@@ -243,6 +252,7 @@ class _Compiler:
             elif isinstance(peer, NoPeer):
                 continue
         if blocks:
+            blocks = self.with_dual_stack(blocks)
             for name in self.block_sets(blocks, ", ".join(texts)):
                 alts.append(AddrMatch(fld, int(name[1]), name))
         return alts
