@@ -62,8 +62,12 @@ def _state_from(files: list[TextFile], diags: list[Diagnostic], where: str) -> C
     gc.disable()
     try:
         docs = []
-        for tf in files:
-            key = (tf.name, hashlib.sha256(tf.text.encode()).digest())
+        keys = [(tf.name, hashlib.sha256(tf.text.encode()).digest()) for tf in files]
+        if len(_PARSED) > 4 * len(keys) + 64:  # bounded for long-running callers (the agent)
+            keep = set(keys)
+            for stale in [k for k in _PARSED if k not in keep]:
+                del _PARSED[stale]
+        for tf, key in zip(files, keys, strict=True):
             cached = _PARSED.get(key)
             if cached is None:
                 cached = parse_file(tf)
