@@ -99,6 +99,18 @@ def test_self_check_finds_gaps_and_check_exits_1(tmp_path: Path) -> None:
     (("port: metrics", "port: 9102"), "$.spec.monitoring.port"),
     (("networks: [natonly-vpc]", "networks: [missing-net]"), "$.spec.areas[2].networks[0]"),
     (("    area: backoffice\n", "    area: nowhere\n"), "$.spec.exceptions[0].area"),
+    (("clients: [internet]", "clients: [intranet]"),
+     "$.spec.areas[0].ingressController.clients[0]"),
+    (("clientPorts: [http, https]\n    mayEnter: [backoffice",
+      "clientPorts: [http, Https]\n    mayEnter: [backoffice"),
+     "$.spec.areas[0].ingressController.clientPorts[1]"),
+    (("  - ingress-public\n", "  - ingress-elsewhere\n"),
+     "$.spec.areas[0].ingressController.clients"),
+    (("  - kube-system\n", "  - payments\n"), "$.spec.platformNamespaces[4]"),
+    (("{app.kubernetes.io/name: payments-db}", "{app.kubernetes.io/name: payments-db, a: b}"),
+     "$.spec.protected[0].podSelector"),
+    (("  - namespace: payments\n    podSelector", "  - namespace: sandbox\n    podSelector"),
+     "$.spec.protected[0].namespace"),
 ])
 def test_bad_model_names_the_json_path(tmp_path: Path, mutation: tuple[str, str],
                                        path: str) -> None:
@@ -117,6 +129,9 @@ def test_schema_is_published() -> None:
     run = run_netfence("generate", "zones", "--schema")
     assert run.code == 0
     assert "SegmentationModelFile" in run.stdout or "$defs" in run.stdout
+    published = Path(__file__).resolve().parents[2] / "schemas" / "segmentation-model.schema.json"
+    assert published.read_text() == run.stdout, (
+        "regenerate: netfence generate zones --schema > schemas/segmentation-model.schema.json")
 
 
 def test_clusternetworkpolicy_flavor_adds_guardrails() -> None:
