@@ -131,3 +131,29 @@ def test_audit_policy_logs_would_deny_but_allows(tmp_path: Path) -> None:
     assert rs.provenance[f"{gid}|{rid}"].policies == ("NetworkPolicy shop/audit",)
     v = forward(rs, Packet(IP["web1"], IP["db"], "tcp", 5432))
     assert v.accepted and not v.logs
+
+
+def test_unknown_mode_annotation_is_reported_and_enforced(tmp_path: Path) -> None:
+    (tmp_path / "cluster.yaml").write_text(cluster_yaml(), encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(np("typo", "shop", "podSelector: {}",
+                                        "{netfence.dev/mode: Audit}"), encoding="utf-8")
+    state = api.load([str(tmp_path)])
+    assert any(d.code == "policy-mode" and "'Audit'" in d.message for d in state.diagnostics)
+    rs = compile_node(state, "node1")
+    assert not forward(rs, Packet(IP["client"], IP["db"], "tcp", 5432)).accepted
+
+
+def test_host_mode_enters_its_chains_without_known_addresses(tmp_path: Path) -> None:
+    from netfence.nft import HostConfig, HostEndpoint, compile_host
+
+    (tmp_path / "cluster.yaml").write_text(cluster_yaml(), encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(np("legacy", "legacy-hosts", """
+        podSelector: {matchLabels: {role: legacy}}
+        ingress: [{ports: [{port: 8080}]}]"""), encoding="utf-8")
+    rs = compile_host(api.load([str(tmp_path)]),
+                      HostEndpoint("h1", "legacy-hosts", {"role": "legacy"}, ()),
+                      HostConfig(("10.0.0.0/24",)))
+    text = render_text(rs)
+    assert rs.entry["in"] in text and f"goto {rs.entry['in']}" in text
+    # failsafe before policy: SSH from the management CIDR comes first in input
+    assert text.index("tcp dport 22 accept") < text.index(f"goto {rs.entry['in']}")

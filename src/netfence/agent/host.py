@@ -65,7 +65,10 @@ def apply_with_deadman(applier: RulesetApplier, desired: Ruleset, timeout: float
                        poll: float = 0.5) -> bool:
     """Apply; keep it only if ``confirmed()`` turns true within ``timeout`` seconds."""
     before = applier.listing()
-    Syncer(applier).sync(desired)
+    result = Syncer(applier, fail_open=True).sync(desired)
+    if result.error:
+        say(f"netfence agent: the kernel rejected the ruleset, nothing changed: {result.error}")
+        return False
     say(f"netfence agent: applied; waiting up to {timeout:g} s for confirmation")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,8 @@ from netfence.model.cluster import ClusterState
 from netfence.nft import HostConfig, HostEndpoint, Ruleset, compile_host, compile_node
 from netfence.nft.model import Chain, Log, NRule
 
-__all__ = ["Agent", "AgentConfig", "Attributor", "Metrics", "desired_ruleset", "fingerprint"]
+__all__ = ["Agent", "AgentConfig", "Attributor", "Metrics", "bridge_netfilter",
+           "desired_ruleset", "fingerprint"]
 
 POLICY_KINDS = {"NetworkPolicy": False, "ClusterNetworkPolicy": True,
                 "AdminNetworkPolicy": True, "BaselineAdminNetworkPolicy": True}
@@ -50,15 +52,19 @@ class AgentConfig:
     resync_interval: float = 300.0
     log_group: int = 100
     log_buffer: int = 10_000
+    ignore: list[str] = field(default_factory=list)  # resolved paths the watch skips
 
 
-def fingerprint(paths: list[str]) -> tuple[tuple[str, int, int], ...]:
+def fingerprint(paths: list[str], ignore: frozenset[str] = frozenset()
+                ) -> tuple[tuple[str, int, int], ...]:
     """(path, mtime_ns, size) of every input file: cheap change detection by polling."""
     out: list[tuple[str, int, int]] = []
     for p in paths:
         root = Path(p)
         files: Iterator[Path] = root.rglob("*") if root.is_dir() else iter([root])
         for f in files:
+            if str(f.resolve()) in ignore:
+                continue  # e.g. our own flow log written inside a watched directory
             try:
                 st = f.stat()
             except OSError:
@@ -95,6 +101,23 @@ def _fail_closed_pods(rs: Ruleset, state: ClusterState, namespaces: set[str]) ->
                 fam = 6 if ":" in ip else 4
                 rs.maps.setdefault(f"in{fam}", {})[ip] = "in-failclosed"
                 rs.maps.setdefault(f"eg{fam}", {})[ip] = "eg-failclosed"
+
+
+def bridge_netfilter(say: Callable[[str], None]) -> None:
+    """Bridge CNIs need br_netfilter's call-iptables: set it, or warn when it is missing."""
+    for name in ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables"):
+        path = Path("/proc/sys/net/bridge") / name
+        try:
+            if path.read_text().strip() != "1":
+                path.write_text("1\n")
+                say(f"netfence agent: set net.bridge.{name}=1 (bridged pod traffic must "
+                    "reach the forward hook)")
+        except FileNotFoundError:
+            say("netfence agent: warning: br_netfilter is not loaded; with a bridge CNI, "
+                "pod-to-pod traffic on this node bypasses nftables (routed CNIs are fine)")
+            return
+        except OSError as exc:
+            say(f"netfence agent: warning: cannot set net.bridge.{name}=1: {exc}")
 
 
 def desired_ruleset(state: ClusterState, config: AgentConfig) -> Ruleset:
@@ -199,7 +222,10 @@ def serve_metrics(metrics: Metrics, address: str, port: int) -> ThreadingHTTPSer
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer((address, port), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+    server = Server((address.strip("[]"), port), Handler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
@@ -266,7 +292,15 @@ class Agent:
                 self.say(d.line())
         if full:
             self.syncer.applied = None
-        result = self.syncer.sync(desired)
+        try:
+            result = self.syncer.sync(desired)
+        except Exception as exc:
+            self.syncer.applied = None
+            with self.metrics.lock:
+                self.metrics.sync_errors += 1
+                self.metrics.healthy = False
+            self.say(f"netfence agent: sync failed, will retry with a full resync: {exc}")
+            return False
         self.attributor.update(state, self.syncer.applied or desired)
         with self.metrics.lock:
             self.metrics.syncs += 1
@@ -313,7 +347,8 @@ class Agent:
             t.start()
         cfg = self.config
         started = time.monotonic()
-        seen = fingerprint(cfg.paths)
+        ignore = frozenset(cfg.ignore)
+        seen = fingerprint(cfg.paths, ignore)
         self.sync_once(full=True)
         last_sync = last_full = time.monotonic()
         changed_at: float | None = None
@@ -323,7 +358,7 @@ class Agent:
                 now = time.monotonic()
                 if max_seconds is not None and now - started >= max_seconds:
                     break
-                fp = fingerprint(cfg.paths) if cfg.paths else seen
+                fp = fingerprint(cfg.paths, ignore) if cfg.paths else seen
                 if fp != seen:
                     seen = fp
                     changed_at = now

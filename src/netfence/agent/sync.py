@@ -49,14 +49,22 @@ class NftCli:
         self.timeout = timeout
 
     def apply(self, batch: dict[str, Any]) -> None:
-        proc = subprocess.run([self.nft, "-j", "-f", "-"], input=json.dumps(batch),
-                              capture_output=True, text=True, timeout=self.timeout, check=False)
+        try:
+            proc = subprocess.run([self.nft, "-j", "-f", "-"], input=json.dumps(batch),
+                                  capture_output=True, text=True, timeout=self.timeout,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ApplyError(f"nft did not complete: {exc}") from exc
         if proc.returncode != 0:
             raise ApplyError(proc.stderr.strip() or f"nft exited {proc.returncode}")
 
     def listing(self) -> dict[str, Any] | None:
-        proc = subprocess.run([self.nft, "-j", "list", "table", "inet", TABLE],
-                              capture_output=True, text=True, timeout=self.timeout, check=False)
+        try:
+            proc = subprocess.run([self.nft, "-j", "list", "table", "inet", TABLE],
+                                  capture_output=True, text=True, timeout=self.timeout,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ApplyError(f"nft did not complete: {exc}") from exc
         if proc.returncode != 0:
             return None  # no such table yet
         got: dict[str, Any] = json.loads(proc.stdout)
@@ -112,7 +120,8 @@ def fail_closed(rs: Ruleset, why: str) -> Ruleset:
         chains[name + "-fc"] = Chain(name + "-fc", rules)
     maps = {m: {ip: chain + "-fc" for ip, chain in entries.items()}
             for m, entries in rs.maps.items()}
-    return replace(rs, chains=dict(sorted(chains.items())), maps=maps,
+    entry = {d: chain + "-fc" for d, chain in rs.entry.items()}
+    return replace(rs, chains=dict(sorted(chains.items())), maps=maps, entry=entry,
                    groups={k + "-fc": v for k, v in rs.groups.items()})
 
 
@@ -148,7 +157,12 @@ class Syncer:
                 return self._done(SyncResult(True, 0, time.perf_counter() - start,
                                              error=str(e)))
             closed = fail_closed(desired, "the kernel rejected the ruleset")
-            n = self._send(transaction(None, closed, present))
+            try:
+                n = self._send(transaction(None, closed, present))
+            except ApplyError as e2:  # nothing could be applied: keep what the kernel has
+                self.applied = None
+                return self._done(SyncResult(True, 0, time.perf_counter() - start,
+                                             error=f"{e}; the fail-closed ruleset too: {e2}"))
             self.applied = closed
             return self._done(SyncResult(True, n, time.perf_counter() - start, True, str(e)))
         self.applied = desired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import sys
@@ -175,12 +176,15 @@ def apply_cmd(**kw: Any) -> None:
 @click.option("--once", is_flag=True, help="One full sync, then exit.")
 def run_cmd(**kw: Any) -> None:
     """Reconcile continuously from watched manifests or a live cluster."""
-    from netfence.agent.run import Agent, serve_metrics
+    from netfence.agent.run import Agent, bridge_netfilter, serve_metrics
     from netfence.agent.sync import ApplyError, Syncer, make_applier
 
+    gc.enable()  # long-running: the one-shot CLI's disabled collector would let memory grow
     cfg = _config(kw)
     if not cfg.paths and not cfg.cluster:
         raise click.UsageError("give manifests with -f DIR or use --cluster")
+    if cfg.host is None:
+        bridge_netfilter(err)
     cfg.fail_open = kw["fail_open"]
     cfg.resync_interval = kw["resync_interval"]
     cfg.debounce = kw["debounce"]
@@ -188,6 +192,8 @@ def run_cmd(**kw: Any) -> None:
     if not kw["no_flow_log"]:
         flow = sys.stdout if kw["flow_log"] == "-" else open(  # noqa: SIM115
             kw["flow_log"], "a", encoding="utf-8", buffering=1)
+        if kw["flow_log"] != "-":
+            cfg.ignore.append(str(Path(kw["flow_log"]).resolve()))
     try:
         agent = Agent(cfg, Syncer(make_applier(kw["transport"]), fail_open=cfg.fail_open), err,
                       flow)
@@ -197,7 +203,11 @@ def run_cmd(**kw: Any) -> None:
     server = None
     if kw["metrics_address"]:
         host, _, port = kw["metrics_address"].rpartition(":")
-        server = serve_metrics(agent.metrics, host or "127.0.0.1", int(port))
+        try:
+            server = serve_metrics(agent.metrics, host or "127.0.0.1", int(port))
+        except (OSError, ValueError) as exc:
+            err(f"netfence agent: cannot serve metrics on {kw['metrics_address']}: {exc}")
+            sys.exit(ExitCode.USAGE)
     try:
         agent.run(once=kw["once"], max_seconds=kw["max_seconds"])
     except KeyboardInterrupt:
@@ -205,6 +215,26 @@ def run_cmd(**kw: Any) -> None:
     finally:
         if server is not None:
             server.shutdown()
+
+
+@agent_cmd.command("remove")
+@click.option("--transport", type=click.Choice(["nft", "libnftables"]), default="nft",
+              show_default=True)
+def remove_cmd(transport: str) -> None:
+    """Delete table inet netfence (uninstall): everything it enforced stops at once."""
+    from netfence.agent.host import restore_batch
+    from netfence.agent.sync import ApplyError, make_applier
+
+    try:
+        applier = make_applier(transport)
+        if applier.listing() is None:
+            err("netfence agent: no netfence table here; nothing to remove")
+            return
+        applier.apply(restore_batch(None))
+    except ApplyError as exc:
+        err(f"netfence agent: {exc}")
+        sys.exit(ExitCode.INTERNAL)
+    err("netfence agent: removed table inet netfence")
 
 
 @agent_cmd.command("confirm")

@@ -259,11 +259,8 @@ class _Compiler:
 
     def rule_matches(self, rule: Rule, pod: Pod, direction: Direction) -> list[tuple[Match, ...]]:
         fld = "saddr" if direction is Direction.INGRESS else "daddr"
-        addrs = self.addr_alternatives(rule, fld)
-        if not addrs:
-            return []
         if rule.ports is None:
-            return [() if a is None else (a,) for a in addrs]
+            return [() if a is None else (a,) for a in self.addr_alternatives(rule, fld)]
         whole: set[Protocol] = set()
         ranges: dict[Protocol, set[tuple[int, int]]] = {}
         named: list[Match] = []
@@ -291,6 +288,7 @@ class _Compiler:
                 l4.append(L4Match(proto.value.lower()))
             elif proto in ranges:
                 l4.append(L4Match(proto.value.lower(), _merge(ranges[proto])))
+        addrs = self.addr_alternatives(rule, fld) if l4 else []  # no unreferenced sets
         out = [(() if a is None else (a,)) + (m,) for a in addrs for m in l4]
         out += [(m,) for m in named]
         return out
@@ -480,6 +478,8 @@ def _compile(state: ClusterState, node: str, local: list[Pod],
             chain(stem + "-w", w)
         ruleset.groups[stem] = pods
         vmap = "in" if d is Direction.INGRESS else "eg"
+        if host is not None:
+            ruleset.entry[vmap] = stem  # one endpoint: its chains hang off input/output
         for i in members:
             for ip in local[i].ips:
                 ruleset.maps.setdefault(f"{vmap}{_family(ip)}", {})[ip] = stem

@@ -109,6 +109,7 @@ class Ruleset:
     chains: dict[str, Chain] = field(default_factory=dict)
     host: HostConfig | None = None  # legacy host mode: input/output hooks, failsafe first
     maps: dict[str, dict[str, str]] = field(default_factory=dict)  # vmap: address -> chain
+    entry: dict[str, str] = field(default_factory=dict)  # host mode: "in"/"eg" -> group chain
     provenance: dict[str, Provenance] = field(default_factory=dict)  # "<group>|<rule>" -> why
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # chain -> pods
     warnings: list[str] = field(default_factory=list)

@@ -159,12 +159,10 @@ def _base_rules(rs: Ruleset) -> list[tuple[Json, list[list[Json]]]]:
            [_ct(["established", "related"]), accept], [_ct("invalid"), drop],
            [_eq(_payload("udp", "dport"), 67), accept],
            [_eq(_payload("udp", "dport"), 547), accept], icmp6]
-    ing = sorted(set(rs.maps.get("in4", {}).values()) | set(rs.maps.get("in6", {}).values()))
-    eg = sorted(set(rs.maps.get("eg4", {}).values()) | set(rs.maps.get("eg6", {}).values()))
-    if ing:
-        inp.append([{"goto": {"target": ing[0]}}])
-    if eg:
-        out.append([{"jump": {"target": eg[0]}}])
+    if "in" in rs.entry:
+        inp.append([{"goto": {"target": rs.entry["in"]}}])
+    if "eg" in rs.entry:
+        out.append([{"jump": {"target": rs.entry["eg"]}}])
     prio = host.priority
     return [(_obj(name="input", type="filter", hook="input", prio=prio, policy="accept"), inp),
             (_obj(name="output", type="filter", hook="output", prio=prio, policy="accept"),

@@ -112,12 +112,10 @@ def _host_chains(rs: Ruleset, host: HostConfig) -> list[tuple[str, str, int, lis
     out = ['oifname "lo" accept', "ct state established,related accept",
            "ct state invalid drop", "udp dport 67 accept", "udp dport 547 accept",
            f"icmpv6 type {{ {', '.join(ICMP6_FAILSAFE)} }} accept"]
-    ing = sorted(set(rs.maps.get("in4", {}).values()) | set(rs.maps.get("in6", {}).values()))
-    eg = sorted(set(rs.maps.get("eg4", {}).values()) | set(rs.maps.get("eg6", {}).values()))
-    if ing:
-        inp.append(f"goto {ing[0]}")
-    if eg:
-        out.append(f"jump {eg[0]}")
+    if "in" in rs.entry:
+        inp.append(f"goto {rs.entry['in']}")
+    if "eg" in rs.entry:
+        out.append(f"jump {rs.entry['eg']}")
     return [("input", "input", host.priority, inp), ("output", "output", host.priority, out)]
 
 

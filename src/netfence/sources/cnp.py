@@ -30,7 +30,7 @@ from netfence.model.policy import (
 )
 from netfence.model.ports import Protocol
 from netfence.sources.parse import line_of
-from netfence.sources.validate import Ctx, show
+from netfence.sources.validate import Ctx, audit_mode, show
 
 CNP = "ClusterNetworkPolicy"
 ANP = "AdminNetworkPolicy"
@@ -94,7 +94,7 @@ def convert_cluster_policy(ctx: Ctx, obj: dict[str, Any], kind: str, version: st
         ingress=ingress or None,
         egress=egress or None,
         source=ctx.ref(),
-        audit=annotations.get("netfence.dev/mode") == "audit",
+        audit=audit_mode(ctx, annotations),
         annotations={k: v for k, v in annotations.items() if isinstance(v, str)},
     )
 

@@ -20,11 +20,10 @@ from netfence.model.policy import (
     Tier,
 )
 from netfence.sources.parse import line_of
-from netfence.sources.validate import Ctx, show
+from netfence.sources.validate import Ctx, audit_mode, show
 
 SPEC_FIELDS = {"podSelector", "policyTypes", "ingress", "egress"}
 PEER_FIELDS = {"podSelector", "namespaceSelector", "ipBlock"}
-AUDIT_ANNOTATION = "netfence.dev/mode"
 
 
 def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: str,
@@ -60,7 +59,7 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
     egress = _rules(ctx, spec, "egress", "to", namespace)
     if ctx.errors != before or pod_sel is None or ingress is None or egress is None:
         return None
-    mode = annotations.get(AUDIT_ANNOTATION)
+    audit = audit_mode(ctx, annotations)
     return Policy(
         ref=PolicyRef("NetworkPolicy", namespace, name),
         tier=Tier.NETWORK_POLICY,
@@ -69,7 +68,7 @@ def convert_networkpolicy(ctx: Ctx, obj: dict[str, Any], namespace: str, name: s
         ingress=ingress if "Ingress" in types else None,
         egress=egress if "Egress" in types else None,
         source=ctx.ref(),
-        audit=mode == "audit",
+        audit=audit,
         annotations={k: v for k, v in annotations.items() if isinstance(v, str)},
     )
 

@@ -262,3 +262,16 @@ class Ctx:
             self.warn("cidr-host-bits", f"{path}: CIDR {show(value)} has host bits set; it "
                       f"means {net}", line)
         return IPSet.parse(str(net))
+
+
+MODE_ANNOTATION = "netfence.dev/mode"
+
+
+def audit_mode(ctx: Ctx, annotations: dict[str, Any]) -> bool:
+    """``netfence.dev/mode``: ``audit`` (log what it would deny, change no verdict) or
+    ``enforce``; anything else is reported and enforced."""
+    mode = annotations.get(MODE_ANNOTATION)
+    if mode is not None and mode not in ("audit", "enforce"):
+        ctx.warn("policy-mode", f"metadata.annotations[{MODE_ANNOTATION}]: unknown mode "
+                 f"{show(mode)} (audit or enforce): the policy is enforced")
+    return mode == "audit"
