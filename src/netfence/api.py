@@ -424,7 +424,17 @@ def generate(model_paths: list[str], cluster_paths: list[str] | None = None,
                     f"SegmentationModel/{m.name}#")]
             probe_state = build_state(probe_docs + mine, pdiags)
             proofs.append((m.name, verify(m, analyze(probe_state).evaluation)))
-    return Generated(objects, proofs, state, replaced, text=text)
+    notes = [_platform_note(m, model_paths) for m in models if m.platform_namespaces]
+    return Generated(objects, proofs, state, replaced, notes, text=text)
+
+
+def _platform_note(model: Any, paths: list[str]) -> Diagnostic:
+    """``generate zones`` fences platform namespaces without their intents: say so."""
+    return Diagnostic(Severity.WARNING, "model", f"{model.name}: the platform namespaces "
+                      f"{', '.join(model.platform_namespaces)} are fenced: their pods get their "
+                      "roles and DNS only; declare what else they call (the Kubernetes API, "
+                      "upstream resolvers...) as intents and use `generate all`",
+                      SourceRef(", ".join(paths)))
 
 
 # -- generate: service intents, and zones + intents ------------------------------------------
@@ -542,6 +552,8 @@ def generate_all(paths: list[str], cluster_paths: list[str] | None,
         intents, idiags = load_intents(paths, require=False)
         diags += idiags
         _raise_errors("invalid intents", diags)
+    elif model.platform_namespaces:
+        diags.append(_platform_note(model, paths))
     where = (model.protected_sources[0] if model.protected_sources
              else SourceRef(", ".join(paths)))
     state, replaced = _cluster_state(
