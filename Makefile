@@ -12,7 +12,7 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra agent --quiet
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -50,6 +50,16 @@ def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
     return _state_from(files, diags, ", ".join(paths) if paths else "the cluster")
 
 
+def load_texts(texts: list[TextFile], paths: list[str] | None = None,
+               recursive: bool = False) -> ClusterState:
+    """Like ``load``, with objects already read as text (the agent's watched cluster)."""
+    files: list[TextFile] = []
+    diags: list[Diagnostic] = []
+    if paths:
+        files, diags = read_inputs(paths, recursive)
+    return _state_from(files + texts, diags, ", ".join(paths) if paths else "the cluster")
+
+
 # Parsed documents by (file name, content hash): base and head of a diff share most files.
 # Documents are never mutated after parsing, so sharing them is safe.
 _PARSED: dict[tuple[str, bytes], tuple[list[Document], list[Diagnostic]]] = {}

@@ -11,6 +11,7 @@ could govern fail closed (its namespace; every local pod for a cluster-scoped ki
 from __future__ import annotations
 
 import collections
+import importlib.util
 import json
 import socket
 import threading
@@ -19,14 +20,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from netfence import api
 from netfence.agent.sync import Syncer
-from netfence.errors import Severity
+from netfence.errors import ClusterError, Severity
 from netfence.model.cluster import ClusterState
 from netfence.nft import HostConfig, HostEndpoint, Ruleset, compile_host, compile_node
 from netfence.nft.model import Chain, Log, NRule
+
+if TYPE_CHECKING:
+    from netfence.agent.watch import ClusterWatch
 
 __all__ = ["Agent", "AgentConfig", "Attributor", "Metrics", "bridge_netfilter",
            "desired_ruleset", "fingerprint"]
@@ -52,6 +56,9 @@ class AgentConfig:
     resync_interval: float = 300.0
     log_group: int = 100
     log_buffer: int = 10_000
+    context: str | None = None  # --cluster: kubeconfig context and file
+    kubeconfig: str | None = None
+    cluster_source: str = "auto"  # "watch" (API, lightkube), "kubectl" (polling), "auto"
     ignore: list[str] = field(default_factory=list)  # resolved paths the watch skips
 
 
@@ -274,9 +281,38 @@ class Agent:
         self.attributor = Attributor()
         self.stop = threading.Event()
         self.flow = FlowLog(flow_out, self.metrics, config.log_buffer) if flow_out else None
+        self.watch: ClusterWatch | None = None  # --cluster through the API: start_watch
 
     def load(self) -> ClusterState:
-        return api.load(self.config.paths, True, cluster=self.config.cluster)
+        if self.watch is not None:
+            return api.load_texts(self.watch.snapshot(), self.config.paths, True)
+        return api.load(self.config.paths, True, cluster=self.config.cluster,
+                        context=self.config.context, kubeconfig=self.config.kubeconfig)
+
+    def start_watch(self, ready_timeout: float = 30.0) -> None:
+        """``--cluster``: list+watch the API (agent/watch.py) when lightkube is installed or
+        asked for, else poll with kubectl; waits (bounded) for the first complete listing."""
+        cfg = self.config
+        if not cfg.cluster or cfg.cluster_source == "kubectl" or self.watch is not None:
+            return
+        if cfg.cluster_source == "auto" and importlib.util.find_spec("lightkube") is None:
+            self.say("netfence agent: lightkube is not installed: polling the cluster with "
+                     "kubectl (pip install 'netfence[agent]' to watch it)")
+            return
+        try:
+            from netfence.agent.watch import ClusterWatch
+        except ImportError as exc:
+            raise ClusterError(f"watching the cluster needs lightkube ({exc}): "
+                               "pip install 'netfence[agent]'") from None
+        self.watch = ClusterWatch(cfg.context, cfg.kubeconfig, say=self.say)
+        self.watch.start()
+        deadline = time.monotonic() + ready_timeout
+        while not self.watch.wait_ready(0.1) and not self.stop.is_set():
+            if time.monotonic() >= deadline:
+                self.say("netfence agent: the cluster watch is not ready yet: "
+                         + "; ".join(self.watch.errors() or ["still listing"]))
+                break
+        self.watch.changed.clear()  # the first sync follows
 
     def sync_once(self, full: bool = False) -> bool:
         try:
@@ -338,6 +374,7 @@ class Agent:
 
     def run(self, once: bool = False, max_seconds: float | None = None) -> None:
         """Reconcile until ``stop`` is set (or ``max_seconds`` pass): the writer thread."""
+        self.start_watch()  # first: a bad cluster configuration raises before any thread
         threads: list[threading.Thread] = []
         if self.flow is not None:
             threads.append(threading.Thread(target=self.nflog_loop, name="nflog", daemon=True))
@@ -363,9 +400,13 @@ class Agent:
                     seen = fp
                     changed_at = now
                     pending_since = pending_since or now
+                if self.watch is not None and self.watch.changed.is_set():
+                    self.watch.changed.clear()  # before the snapshot: later changes set it
+                    changed_at = now
+                    pending_since = pending_since or now
                 due = pending_since is not None and changed_at is not None and (
                     now - changed_at >= cfg.debounce or now - pending_since >= cfg.max_interval)
-                if cfg.cluster and now - last_sync >= cfg.max_interval:
+                if cfg.cluster and self.watch is None and now - last_sync >= cfg.max_interval:
                     due = True  # a live cluster has no cheap fingerprint: poll it
                 if due and now - last_sync >= cfg.min_interval:
                     ok = self.sync_once()
@@ -382,3 +423,5 @@ class Agent:
             self.stop.set()
             for t in threads:
                 t.join(timeout=2.0)
+            if self.watch is not None:
+                self.watch.stop()

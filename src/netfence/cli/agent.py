@@ -13,6 +13,7 @@ from typing import IO, Any
 import click
 
 from netfence.cli.common import ExitCode, err, input_options, is_complete, load_state, report
+from netfence.errors import ClusterError
 
 __all__ = ["agent_cmd"]
 
@@ -55,7 +56,8 @@ def _config(kw: dict[str, Any]) -> Any:
     from netfence.agent.run import AgentConfig
     from netfence.nft import HostConfig, HostEndpoint
 
-    cfg = AgentConfig(paths=list(kw["filenames"]), cluster=kw["cluster"])
+    cfg = AgentConfig(paths=list(kw["filenames"]), cluster=kw["cluster"], context=kw["context"],
+                      kubeconfig=kw["kubeconfig"])
     if kw["host_mode"]:
         if kw["node"]:
             raise click.UsageError("--node and --host exclude each other")
@@ -174,6 +176,10 @@ def apply_cmd(**kw: Any) -> None:
 @click.option("--debounce", type=float, default=0.1, show_default=True)
 @click.option("--max-seconds", type=float, default=None, help="Stop after this long.")
 @click.option("--once", is_flag=True, help="One full sync, then exit.")
+@click.option("--cluster-source", type=click.Choice(["auto", "watch", "kubectl"]),
+              default="auto", show_default=True,
+              help="With --cluster: watch the API (lightkube, netfence[agent]) or poll "
+                   "'kubectl get'; auto = watch when lightkube is installed.")
 def run_cmd(**kw: Any) -> None:
     """Reconcile continuously from watched manifests or a live cluster."""
     from netfence.agent.run import Agent, bridge_netfilter, serve_metrics
@@ -188,6 +194,7 @@ def run_cmd(**kw: Any) -> None:
     cfg.fail_open = kw["fail_open"]
     cfg.resync_interval = kw["resync_interval"]
     cfg.debounce = kw["debounce"]
+    cfg.cluster_source = kw["cluster_source"]
     flow: IO[str] | None = None
     if not kw["no_flow_log"]:
         flow = sys.stdout if kw["flow_log"] == "-" else open(  # noqa: SIM115
@@ -212,6 +219,9 @@ def run_cmd(**kw: Any) -> None:
         agent.run(once=kw["once"], max_seconds=kw["max_seconds"])
     except KeyboardInterrupt:
         pass
+    except ClusterError as exc:
+        err(f"netfence agent: cluster error: {exc}")
+        sys.exit(ExitCode.INPUT)
     finally:
         if server is not None:
             server.shutdown()
