@@ -350,8 +350,9 @@ class Agent:
             self.metrics.healthy = not result.error
         if result.error:
             self.say(f"netfence agent: the kernel rejected the ruleset: {result.error}")
-        self.say(f"netfence agent: {'full ' if result.full else ''}sync: {result.commands} "
-                 f"command(s) in {result.seconds * 1000:.1f} ms")
+        if result.commands or result.full:
+            self.say(f"netfence agent: {'full ' if result.full else ''}sync: {result.commands} "
+                     f"command(s) in {result.seconds * 1000:.1f} ms")
         return not result.error
 
     def nflog_loop(self) -> None:
