@@ -314,6 +314,27 @@ def _rule_text(policy: Policy, direction: Direction, rule: Rule) -> str:
     return f"{policy.ref} {direction}[{rule.index}]{name}"
 
 
+def _first_match(c: _Compiler, policies: list[Policy], pod: Pod, direction: Direction,
+                 allow: str, tag: str, on_pass: str) -> list[_Proto]:
+    """A first-match tier (Admin or Baseline) in order; audit rules only log "would deny"."""
+    out: list[_Proto] = []
+    k = 0
+    for pol in policies:
+        for rule in pol.rules(direction) or ():
+            k += 1
+            text = _rule_text(pol, direction, rule)
+            why = ((str(pol.ref),), text)
+            for m in c.rule_matches(rule, pod, direction):
+                if pol.audit:
+                    if rule.action is Action.DENY:
+                        out.append(_Proto(m, "", text, "W", f"{tag}{k}", why))
+                elif rule.action is Action.DENY:
+                    out.append(_Proto(m, "drop", text, "D", f"{tag}{k}", why))
+                else:
+                    out.append(_Proto(m, allow if rule.action is Action.ALLOW else on_pass, text))
+    return out
+
+
 def _group_protos(c: _Compiler, pod: Pod, direction: Direction,
                   selecting: list[Policy]) -> tuple[list[_Proto], list[_Proto], bool]:
     """One pod's rules in one direction: (Admin head, NetworkPolicy/Baseline tail, Pass used).
@@ -326,26 +347,9 @@ def _group_protos(c: _Compiler, pod: Pod, direction: Direction,
     netpol = [p for p in selecting if p.tier is Tier.NETWORK_POLICY and not p.audit]
     audit_np = [p for p in selecting if p.tier is Tier.NETWORK_POLICY and p.audit]
     baseline = [p for p in selecting if p.tier is Tier.BASELINE]
-    head: list[_Proto] = []
+    head = _first_match(c, admin, pod, direction, allow, "a", "goto:-np")
+    uses_pass = any(p.verdict == "goto:-np" for p in head)
     tail: list[_Proto] = []
-    uses_pass = False
-    k = 0
-    for pol in admin:
-        for rule in pol.rules(direction) or ():
-            k += 1
-            text = _rule_text(pol, direction, rule)
-            why = ((str(pol.ref),), text)
-            for m in c.rule_matches(rule, pod, direction):
-                if pol.audit:
-                    if rule.action is Action.DENY:
-                        head.append(_Proto(m, "", text, "W", f"a{k}", why))
-                elif rule.action is Action.ALLOW:
-                    head.append(_Proto(m, allow, text))
-                elif rule.action is Action.DENY:
-                    head.append(_Proto(m, "drop", text, "D", f"a{k}", why))
-                else:
-                    uses_pass = True
-                    head.append(_Proto(m, "goto:-np", text))
     if netpol:
         isolating = tuple(sorted(str(p.ref) for p in netpol))
         for pol in sorted(netpol, key=lambda p: (p.ref.kind, p.ref.namespace, p.ref.name)):
@@ -364,20 +368,8 @@ def _group_protos(c: _Compiler, pod: Pod, direction: Direction,
     else:
         if audit_np:
             tail.append(_Proto((), "jump:-w", "audit-mode NetworkPolicies"))
-        b = 0
-        for pol in baseline:
-            for rule in pol.rules(direction) or ():
-                b += 1
-                text = _rule_text(pol, direction, rule)
-                why = ((str(pol.ref),), text)
-                for m in c.rule_matches(rule, pod, direction):
-                    if pol.audit:
-                        if rule.action is Action.DENY:
-                            tail.append(_Proto(m, "", text, "W", f"b{b}", why))
-                    elif rule.action is Action.DENY:
-                        tail.append(_Proto(m, "drop", text, "D", f"b{b}", why))
-                    else:  # Allow, or Pass: ends the Baseline tier (D-6) = default allow
-                        tail.append(_Proto(m, allow, text))
+        # Pass ends the Baseline tier (D-6): default allow
+        tail += _first_match(c, baseline, pod, direction, allow, "b", allow)
         tail.append(_Proto((), allow, "default allow"))
     return head, tail, uses_pass
 
