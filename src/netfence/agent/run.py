@@ -11,6 +11,7 @@ could govern fail closed (its namespace; every local pod for a cluster-scoped ki
 from __future__ import annotations
 
 import collections
+import gc
 import importlib.util
 import json
 import socket
@@ -315,6 +316,18 @@ class Agent:
         self.watch.changed.clear()  # the first sync follows
 
     def sync_once(self, full: bool = False) -> bool:
+        """Load, compile and sync once, with the cyclic GC paused (its full passes over a
+        10,000-pod snapshot cost ~0.4 s); what survives is frozen out of later passes."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._sync_once(full)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+
+    def _sync_once(self, full: bool) -> bool:
         try:
             state = self.load()
             desired = desired_ruleset(state, self.config)

@@ -76,7 +76,7 @@ class HostEndpoint:
 
 
 def _family(addr: str) -> int:
-    return ip_to_int(addr)[0]
+    return 6 if ":" in addr else 4  # addresses were validated when loaded
 
 
 def _short(key: object) -> str:
@@ -144,7 +144,8 @@ class _Compiler:
     ruleset: Ruleset
     sel: _Selection
     set_elements: dict[str, set[tuple[object, ...]]] = field(default_factory=dict)
-    set_keys: dict[object, str] = field(default_factory=dict)
+    keyed: dict[object, list[str]] = field(default_factory=dict)  # set key -> set names
+    multi: list[Pod] | None = None  # pods with several addresses (NF-D4)
 
     # -- sets ------------------------------------------------------------------------------
     def _set(self, prefix: str, family: int, kind: str, key: object, comment: str,
@@ -162,10 +163,14 @@ class _Compiler:
                     yield (ip,)
 
     def pod_sets(self, peer: PodPeer) -> list[str]:
-        members = list(self.sel.members(self.sel.select(peer.namespaces, peer.pods)))
         key = ("pods", peer.namespaces, peer.pods)
-        return [self._set("p", fam, "addr", key, str(peer), self._pod_ips(members, fam))
-                for fam in FAMILIES]
+        got = self.keyed.get(key)
+        if got is None:
+            members = list(self.sel.members(self.sel.select(peer.namespaces, peer.pods)))
+            got = [self._set("p", fam, "addr", key, str(peer), self._pod_ips(members, fam))
+                   for fam in FAMILIES]
+            self.keyed[key] = got
+        return got
 
     def block_sets(self, ips: IPSet, text: str) -> list[str]:
         out = []
@@ -179,14 +184,22 @@ class _Compiler:
 
     def with_dual_stack(self, blocks: IPSet) -> IPSet:
         """NF-D4: a pod with one address inside an ipBlock is matched on all its addresses."""
+        if self.multi is None:
+            self.multi = [p for p in self.sel.pods if len(p.ips) > 1]
         extra = IPSet()
-        for p in self.sel.pods:
+        for p in self.multi:
             if len(p.ips) > 1 and any(blocks.contains_int(*ip_to_int(ip)) for ip in p.ips):
                 for ip in p.ips:
                     extra = extra | IPSet.address(ip)
         return blocks | extra if extra else blocks
 
     def node_sets(self, peer: NodePeer) -> list[str]:
+        got = self.keyed.get(("nodes", peer.selector))
+        if got is None:
+            got = self.keyed[("nodes", peer.selector)] = self._node_sets(peer)
+        return got
+
+    def _node_sets(self, peer: NodePeer) -> list[str]:
         addrs: set[str] = set()
         for n in self.state.nodes:
             if matches(peer.selector, n.labels):
@@ -200,6 +213,13 @@ class _Compiler:
 
     def named_sets(self, peers: tuple[Peer, ...], clause: PortClause) -> list[str]:
         """Egress named port: (peer pod IP, protocol, that pod's number) for every peer pod."""
+        key = ("named", peers, clause.name, clause.protocol)
+        got = self.keyed.get(key)
+        if got is None:
+            got = self.keyed[key] = self._named_sets(peers, clause)
+        return got
+
+    def _named_sets(self, peers: tuple[Peer, ...], clause: PortClause) -> list[str]:
         assert clause.name is not None
         mask = 0
         blocks = IPSet()
