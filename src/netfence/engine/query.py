@@ -8,14 +8,17 @@ node (sp-3) are always allowed. Everything reuses ``Engine.decide`` through ``ex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netfence.engine.classes import Universe
 from netfence.engine.evaluate import Evaluation
-from netfence.engine.explain import DirectionVerdict, explain_direction
 from netfence.model.cluster import Pod, WorkloadRef
 from netfence.model.net import IPSet, ip_to_int
 from netfence.model.policy import Direction
 from netfence.model.ports import Protocol
+
+if TYPE_CHECKING:  # explanations load on first use: `netfence map` never asks for one
+    from netfence.engine.explain import DirectionVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class Query:
             (pm >> p) & 1 and (peers >> s) & 1 for pm, peers in ev.ingress[d].rows)
 
     def flow(self, src: Point, dst: Point, protocol: Protocol, port: int) -> FlowVerdict:
+        from netfence.engine.explain import explain_direction
+
         if isinstance(src, Pod) and isinstance(dst, Pod) and src.key == dst.key:
             return FlowVerdict(src, dst, protocol, port, True, None, None,
                                "A pod can always reach itself (sp-2).")
