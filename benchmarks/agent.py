@@ -71,6 +71,9 @@ from benchmarks import nodecluster as nc  # noqa: E402
 from netfence.agent.sync import NftCli, RulesetApplier, Syncer, make_applier  # noqa: E402
 from netfence.model.cluster import ClusterState  # noqa: E402
 from netfence.nft import Ruleset, compile_node, full_json  # noqa: E402
+from netfence.nft.compile import NodeCompiler  # noqa: E402
+
+COMPILER: list[NodeCompiler] = [NodeCompiler("")]
 from netfence.nft.model import TABLE  # noqa: E402
 
 TARGET_COLD_S = 1.0
@@ -307,10 +310,14 @@ def cold_loads(node_ns: str, state: ClusterState, runs: int, res: KernelResults,
             applier = TimedApplier(transport)
             syncer = Syncer(applier)
             with GcTimer() as gct:
+                gc.disable()  # as the agent does around a sync (Agent.sync_once)
                 t0 = time.perf_counter()
-                rs = compile_node(state, nc.LOCAL)
+                COMPILER[0] = NodeCompiler(nc.LOCAL)  # the agent's compiler (incremental)
+                rs = COMPILER[0].compile(state)
                 t1 = time.perf_counter()
                 r = syncer.sync(rs)
+                gc.freeze()
+                gc.enable()
             if not r.full or r.error or r.failed_closed:
                 raise RuntimeError(f"cold load did not apply cleanly: {r}")
             apply_s = applier.applies[-1]
@@ -335,10 +342,15 @@ def event_step(node_ns: str, syncer: Syncer, applier: TimedApplier, state: Clust
     with in_netns(node_ns):
         n = len(applier.applies)
         with GcTimer() as gct:
+            gc.disable()  # as the agent does around a sync (Agent.sync_once)
             t0 = time.perf_counter()
-            rs = compile_node(state, nc.LOCAL)
+            rs = COMPILER[0].compile(state)
             t1 = time.perf_counter()
             r = syncer.sync(rs)
+            gc.freeze()
+            gc.enable()
+        if rs != compile_node(state, nc.LOCAL):
+            raise RuntimeError(f"{title}: the incremental compile differs from a full one")
         if r.full or r.error or len(applier.applies) != n + 1:
             raise RuntimeError(f"event did not apply as one diff batch: {r}")
         apply_s = applier.applies[-1]

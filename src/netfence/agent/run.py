@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from netfence.agent.sync import Syncer
 from netfence.errors import ClusterError, Severity
 from netfence.model.cluster import ClusterState
 from netfence.nft import HostConfig, HostEndpoint, Ruleset, compile_host, compile_node
+from netfence.nft.compile import NodeCompiler
 from netfence.nft.model import Chain, Log, NRule
 
 if TYPE_CHECKING:
@@ -128,13 +129,18 @@ def bridge_netfilter(say: Callable[[str], None]) -> None:
             say(f"netfence agent: warning: cannot set net.bridge.{name}=1: {exc}")
 
 
-def desired_ruleset(state: ClusterState, config: AgentConfig) -> Ruleset:
+def desired_ruleset(state: ClusterState, config: AgentConfig,
+                    compiler: NodeCompiler | None = None) -> Ruleset:
+    """The node's (or host's) ruleset; ``compiler`` reuses the previous compile (churn)."""
     if config.host is not None:
         rs = compile_host(state, config.host, config.host_config)
+    elif compiler is not None:
+        rs = compiler.compile(state)
     else:
         rs = compile_node(state, config.node)
     broken = _broken_policy_namespaces(state)
     if broken and not config.fail_open:
+        rs = replace(rs, chains=dict(rs.chains), maps={k: dict(v) for k, v in rs.maps.items()})
         _fail_closed_pods(rs, state, broken)
         rs.chains = dict(sorted(rs.chains.items()))
     return rs
@@ -281,6 +287,7 @@ class Agent:
         self.metrics = Metrics()
         self.attributor = Attributor()
         self.stop = threading.Event()
+        self.compiler = NodeCompiler(config.node) if config.host is None else None
         self.flow = FlowLog(flow_out, self.metrics, config.log_buffer) if flow_out else None
         self.watch: ClusterWatch | None = None  # --cluster through the API: start_watch
 
@@ -330,7 +337,7 @@ class Agent:
     def _sync_once(self, full: bool) -> bool:
         try:
             state = self.load()
-            desired = desired_ruleset(state, self.config)
+            desired = desired_ruleset(state, self.config, self.compiler)
         except Exception as exc:
             with self.metrics.lock:
                 self.metrics.load_errors += 1

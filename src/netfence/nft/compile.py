@@ -18,6 +18,7 @@ hashes and set names are key hashes, so no rule list grows with pods, peers or p
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -56,10 +57,10 @@ from netfence.nft.model import (
     Ruleset,
     SetDef,
 )
-from netfence.selectors import matches
+from netfence.selectors import matches, namespace_matches
 from netfence.selectors.index import LabelIndex
 
-__all__ = ["HostEndpoint", "compile_host", "compile_node"]
+__all__ = ["HostEndpoint", "NodeCompiler", "compile_host", "compile_node"]
 
 FAMILIES = (4, 6)
 
@@ -137,15 +138,39 @@ class _Proto:
     why: tuple[tuple[str, ...], str] = ((), "")
 
 
+def _selection(state: ClusterState) -> _Selection:
+    return _Selection([p for p in state.pods if p.ips],
+                      {n: ns.labels for n, ns in state.namespaces.items()})
+
+
 @dataclass(slots=True)
 class _Compiler:
     state: ClusterState
     node: str
     ruleset: Ruleset
-    sel: _Selection
-    set_elements: dict[str, set[tuple[object, ...]]] = field(default_factory=dict)
+    _sel: _Selection | None = None  # over every pod with an address; built when needed
     keyed: dict[object, list[str]] = field(default_factory=dict)  # set key -> set names
     multi: list[Pod] | None = None  # pods with several addresses (NF-D4)
+    scan: bool = False  # incremental: a new set's members by scanning, not by a label index
+
+    @property
+    def sel(self) -> _Selection:
+        if self._sel is None:
+            self._sel = _selection(self.state)
+        return self._sel
+
+    def moved_to(self, state: ClusterState, ruleset: Ruleset) -> None:
+        """Carry the set keys over to a new snapshot (the caller updates the elements)."""
+        self.state = state
+        self.ruleset = ruleset
+        self._sel = None
+        self.multi = None
+        self.scan = True
+
+    def _scanned(self, key: tuple[object, ...], family: int) -> list[tuple[object, ...]]:
+        ns_labels = {n: ns.labels for n, ns in self.state.namespaces.items()}
+        return [e for p in self.state.pods if p.ips for e in _elements_of(key, p, ns_labels)
+                if _family(str(e[0])) == family]
 
     # -- sets ------------------------------------------------------------------------------
     def _set(self, prefix: str, family: int, kind: str, key: object, comment: str,
@@ -153,7 +178,7 @@ class _Compiler:
         name = f"{prefix}{family}-{_short(key)}"
         if name not in self.ruleset.sets:
             self.ruleset.sets[name] = SetDef(name, family, kind, comment[:120])
-            self.set_elements[name] = set(elements)
+            self.ruleset.elements[name] = frozenset(elements)
         return name
 
     def _pod_ips(self, pods: Iterable[Pod], family: int) -> Iterator[tuple[object, ...]]:
@@ -166,9 +191,13 @@ class _Compiler:
         key = ("pods", peer.namespaces, peer.pods)
         got = self.keyed.get(key)
         if got is None:
-            members = list(self.sel.members(self.sel.select(peer.namespaces, peer.pods)))
-            got = [self._set("p", fam, "addr", key, str(peer), self._pod_ips(members, fam))
-                   for fam in FAMILIES]
+            if self.scan:
+                got = [self._set("p", fam, "addr", key, str(peer), self._scanned(key, fam))
+                       for fam in FAMILIES]
+            else:
+                members = list(self.sel.members(self.sel.select(peer.namespaces, peer.pods)))
+                got = [self._set("p", fam, "addr", key, str(peer), self._pod_ips(members, fam))
+                       for fam in FAMILIES]
             self.keyed[key] = got
         return got
 
@@ -185,7 +214,7 @@ class _Compiler:
     def with_dual_stack(self, blocks: IPSet) -> IPSet:
         """NF-D4: a pod with one address inside an ipBlock is matched on all its addresses."""
         if self.multi is None:
-            self.multi = [p for p in self.sel.pods if len(p.ips) > 1]
+            self.multi = [p for p in self.state.pods if len(p.ips) > 1]
         extra = IPSet()
         for p in self.multi:
             if len(p.ips) > 1 and any(blocks.contains_int(*ip_to_int(ip)) for ip in p.ips):
@@ -216,7 +245,13 @@ class _Compiler:
         key = ("named", peers, clause.name, clause.protocol)
         got = self.keyed.get(key)
         if got is None:
-            got = self.keyed[key] = self._named_sets(peers, clause)
+            if self.scan:
+                text = f"{clause} of " + ", ".join(str(p) for p in peers)
+                got = [self._set("n", fam, "named", key, text, self._scanned(key, fam))
+                       for fam in FAMILIES]
+                self.keyed[key] = got
+            else:
+                got = self.keyed[key] = self._named_sets(peers, clause)
         return got
 
     def _named_sets(self, peers: tuple[Peer, ...], clause: PortClause) -> list[str]:
@@ -409,8 +444,8 @@ def _audit_protos(c: _Compiler, pod: Pod, direction: Direction,
     return out
 
 
-def _finish(c: _Compiler, protos: list[_Proto], chain: str, gid: str, letter: str,
-            direction: Direction, pods: tuple[str, ...]) -> list[NRule]:
+def _finish(rs: Ruleset, protos: list[_Proto], chain: str, gid: str, letter: str,
+            direction: Direction) -> list[NRule]:
     rules: list[NRule] = []
     for p in protos:
         verdict = p.verdict
@@ -418,8 +453,8 @@ def _finish(c: _Compiler, protos: list[_Proto], chain: str, gid: str, letter: st
             verdict = f"{verdict[:5]}{chain}{verdict[5:]}"
         if p.log:
             prefix = f"{p.log}|{letter}|{gid}|{p.rid}|"
-            c.ruleset.provenance[f"{gid}|{p.rid}"] = Provenance(
-                p.log, str(direction), p.why[0], p.why[1], pods)
+            rs.provenance[f"{gid}|{p.rid}"] = Provenance(
+                p.log, str(direction), p.why[0], p.why[1])
             rules.append(NRule(p.matches, verdict, p.comment[:120], Log(prefix)))
             if verdict:  # over the rate limit: same verdict, no log
                 rules.append(NRule(p.matches, verdict, p.comment[:120]))
@@ -445,69 +480,125 @@ def _selecting(policies: Sequence[Policy], sel: _Selection, local: Sequence[Pod]
     return out
 
 
-def _compile(state: ClusterState, node: str, local: list[Pod],
-             host: HostConfig | None) -> Ruleset:
+@dataclass(slots=True)
+class _Group:
+    """Pods with the same compiled rules in one direction share these chains."""
+
+    direction: Direction
+    head: list[_Proto]
+    tail: list[_Proto]
+    uses_pass: bool
+    w: list[_Proto]
+    stem: str
+    members: set[str] = field(default_factory=set)
+
+
+def _group_for(c: _Compiler, pod: Pod, d: Direction, pols: list[Policy]
+               ) -> tuple[tuple[object, ...], _Group]:
+    head, tail, uses_pass = _group_protos(c, pod, d, pols)
+    audit_np = [p for p in pols if p.tier is Tier.NETWORK_POLICY and p.audit]
+    netpol = [p for p in pols if p.tier is Tier.NETWORK_POLICY and not p.audit]
+    w = _audit_protos(c, pod, d, audit_np) if audit_np and not netpol else []
+    parts = [*head, _Proto((), "|", ""), *tail, *w]
+    key: tuple[object, ...] = (d, uses_pass, *((p.matches, p.verdict, p.comment, p.log, p.rid)
+                                                for p in parts))
+    stem = ("in-" if d is Direction.INGRESS else "eg-") + _short(key)[:8]
+    return key, _Group(d, head, tail, uses_pass, w, stem)
+
+
+def _emit(rs: Ruleset, g: _Group) -> None:
+    """Write a group's chains (their names and rules depend on content, not members)."""
+    letter = "I" if g.direction is Direction.INGRESS else "E"
+    stem, gid = g.stem, g.stem[3:]
+
+    def chain(name: str, protos: list[_Proto]) -> None:
+        rs.chains[name] = Chain(name, tuple(_finish(rs, protos, stem, gid, letter,
+                                                    g.direction)))
+
+    if g.uses_pass:
+        chain(stem, [*g.head, _Proto((), "goto:-np", "rest of the tiers")])
+        chain(stem + "-np", g.tail)
+    else:
+        chain(stem, g.head + g.tail)
+    if g.w:
+        chain(stem + "-w", g.w)
+
+
+def _drop(rs: Ruleset, g: _Group) -> None:
+    for name in (g.stem, g.stem + "-np", g.stem + "-w"):
+        rs.chains.pop(name, None)
+    rs.groups.pop(g.stem, None)
+    gid = g.stem[3:]
+    for k in [k for k in rs.provenance if k.startswith(gid + "|")]:
+        del rs.provenance[k]
+
+
+def _place(rs: Ruleset, g: _Group, pod: Pod, host: HostConfig | None) -> None:
+    vmap = "in" if g.direction is Direction.INGRESS else "eg"
+    if host is not None:
+        rs.entry[vmap] = g.stem  # one endpoint: its chains hang off input/output
+    for ip in pod.ips:
+        rs.maps[f"{vmap}{_family(ip)}"][ip] = g.stem
+
+
+def _self_pairs(rs: Ruleset, pods: Iterable[Pod], add: bool) -> None:
+    for fam in FAMILIES:
+        name = f"self{fam}"
+        pairs = {(ip, ip) for p in pods for ip in p.ips if _family(ip) == fam}
+        if pairs:
+            now = rs.elements.get(name, frozenset())
+            rs.elements[name] = now | pairs if add else now - pairs
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """What a full compile leaves behind for the next, incremental one."""
+
+    c: _Compiler
+    groups: dict[tuple[object, ...], _Group]
+    pod_groups: dict[str, list[tuple[object, ...]]]
+
+
+def _compile_full(state: ClusterState, node: str, local: list[Pod],
+                  host: HostConfig | None) -> tuple[Ruleset, _Compiled]:
     ruleset = Ruleset(node=node, host=host)
-    everyone = [p for p in state.pods if p.ips]
-    ns_labels = {n: ns.labels for n, ns in state.namespaces.items()}
-    c = _Compiler(state, node, ruleset, _Selection(everyone, ns_labels))
-    local_sel = _Selection(local, ns_labels)
+    for name in ("in4", "in6", "eg4", "eg6"):
+        ruleset.maps[name] = {}
+    c = _Compiler(state, node, ruleset)
+    local_sel = _Selection(local, {n: ns.labels for n, ns in state.namespaces.items()})
     policies = sorted(state.policies, key=Policy.order_key)
     selecting = _selecting(policies, local_sel, local)
-
-    Parts = tuple[list[_Proto], list[_Proto], bool, list[_Proto]]
-    groups: dict[tuple[object, ...], list[int]] = {}
-    content: dict[tuple[object, ...], tuple[Direction, Parts]] = {}
+    groups: dict[tuple[object, ...], _Group] = {}
+    pod_groups: dict[str, list[tuple[object, ...]]] = {}
     for (i, d), pols in sorted(selecting.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        head, tail, uses_pass = _group_protos(c, local[i], d, pols)
-        audit_np = [p for p in pols if p.tier is Tier.NETWORK_POLICY and p.audit]
-        netpol = [p for p in pols if p.tier is Tier.NETWORK_POLICY and not p.audit]
-        w = _audit_protos(c, local[i], d, audit_np) if audit_np and not netpol else []
-        parts = [*head, _Proto((), "|", ""), *tail, *w]
-        key: tuple[object, ...] = (d, uses_pass, *((p.matches, p.verdict, p.comment, p.log,
-                                                    p.rid) for p in parts))
-        groups.setdefault(key, []).append(i)
-        content[key] = (d, (head, tail, uses_pass, w))
-
-    for key, members in groups.items():
-        d, (head, tail, uses_pass, w) = content[key]
-        letter = "I" if d is Direction.INGRESS else "E"
-        gid = _short(key)[:8]
-        stem = ("in-" if d is Direction.INGRESS else "eg-") + gid
-        pods = tuple(sorted(local[i].key for i in members))
-
-        def chain(name: str, protos: list[_Proto], gid: str = gid, stem: str = stem,
-                  letter: str = letter, d: Direction = d, pods: tuple[str, ...] = pods) -> None:
-            ruleset.chains[name] = Chain(name, tuple(_finish(c, protos, stem, gid, letter, d,
-                                                             pods)))
-
-        if uses_pass:
-            chain(stem, [*head, _Proto((), "goto:-np", "rest of the tiers")])
-            chain(stem + "-np", tail)
-        else:
-            chain(stem, head + tail)
-        if w:
-            chain(stem + "-w", w)
-        ruleset.groups[stem] = pods
-        vmap = "in" if d is Direction.INGRESS else "eg"
-        if host is not None:
-            ruleset.entry[vmap] = stem  # one endpoint: its chains hang off input/output
-        for i in members:
-            for ip in local[i].ips:
-                ruleset.maps.setdefault(f"{vmap}{_family(ip)}", {})[ip] = stem
-
-    for name in ("in4", "in6", "eg4", "eg6"):
-        ruleset.maps.setdefault(name, {})
+        key, g = _group_for(c, local[i], d, pols)
+        g = groups.setdefault(key, g)
+        g.members.add(local[i].key)
+        pod_groups.setdefault(local[i].key, []).append(key)
+        _place(ruleset, g, local[i], host)
+    for g in groups.values():
+        _emit(ruleset, g)
+        ruleset.groups[g.stem] = tuple(sorted(g.members))
     if host is None:
         for fam in FAMILIES:
             ruleset.sets[f"self{fam}"] = SetDef(f"self{fam}", fam, "pair",
                                                 "a pod may always reach itself (sp-2)")
-            c.set_elements[f"self{fam}"] = {(ip, ip) for p in local for ip in p.ips
-                                            if _family(ip) == fam}
-    ruleset.elements = {k: frozenset(v) for k, v in sorted(c.set_elements.items())}
-    ruleset.sets = dict(sorted(ruleset.sets.items()))
-    ruleset.chains = dict(sorted(ruleset.chains.items()))
-    return ruleset
+            ruleset.elements[f"self{fam}"] = frozenset()
+        _self_pairs(ruleset, local, True)
+    _tidy(ruleset)
+    return ruleset, _Compiled(c, groups, pod_groups)
+
+
+def _tidy(rs: Ruleset) -> None:
+    rs.elements = dict(sorted(rs.elements.items()))
+    rs.sets = dict(sorted(rs.sets.items()))
+    rs.chains = dict(sorted(rs.chains.items()))
+    rs.groups = dict(sorted(rs.groups.items()))
+
+
+def _compile(state: ClusterState, node: str, local: list[Pod],
+             host: HostConfig | None) -> Ruleset:
+    return _compile_full(state, node, local, host)[0]
 
 
 def compile_node(state: ClusterState, node: str) -> Ruleset:
@@ -534,3 +625,289 @@ def compile_host(state: ClusterState, host: HostEndpoint,
     state = ClusterState(namespaces, (*state.pods, pod), state.workloads, state.services,
                          state.nodes, state.policies)
     return _compile(state, host.name, [pod], config or HostConfig())
+
+
+# -- incremental: successive snapshots of one node ---------------------------------------------
+
+DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
+
+
+def _pod_sig(p: Pod) -> tuple[object, ...]:
+    return (p.namespace, tuple(sorted(p.labels.items())), p.ports, p.host_network, p.ips,
+            p.node)
+
+
+def _node_sig(state: ClusterState) -> tuple[object, ...]:
+    return (tuple(sorted((n, tuple(sorted(ns.labels.items())))
+                         for n, ns in state.namespaces.items())),
+            tuple((n.name, tuple(sorted(n.labels.items())), n.addresses) for n in state.nodes))
+
+
+def _one_policy_sig(p: Policy) -> tuple[object, ...]:
+    """A policy as the compiler sees it (not where it was read from)."""
+    def rules(rs: tuple[Rule, ...] | None) -> object:
+        return None if rs is None else tuple((r.index, r.action, r.peers, r.ports, r.name)
+                                             for r in rs)
+    return (p.tier, p.priority, p.subject, rules(p.ingress), rules(p.egress), p.audit)
+
+
+def _selects(scope: NamespaceScope, pods: LabelSelector | None, pod: Pod,
+             ns_labels: Mapping[str, Mapping[str, str]]) -> bool:
+    """The reference form of ``_Selection.select`` for one pod (sp-1: never hostNetwork)."""
+    return (not pod.host_network
+            and namespace_matches(scope, pod.namespace, ns_labels.get(pod.namespace, {}))
+            and (pods is None or matches(pods, pod.labels)))
+
+
+class NodeCompiler:
+    """Compiles successive snapshots for one node, reusing the previous compile.
+
+    Pod churn (pods added, removed, relabelled, re-addressed) updates only the elements of
+    the sets those pods fall in, and, for the node's own pods, their map entries and groups.
+    A change of namespaces, nodes or policies, or of a hostNetwork or dual-stack pod, falls
+    back to a full compile. ``compile(state)`` always equals ``compile_node(state, node)``
+    (property-tested).
+    """
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.state: ClusterState | None = None
+        self.ruleset: Ruleset | None = None
+        self.done: _Compiled | None = None
+        self.pods: dict[str, Pod] = {}
+        self.sigs: dict[str, tuple[object, ...]] = {}
+        self.local: dict[str, Pod] = {}
+        self.full_compiles = 0
+        self._cands: dict[str, list[Policy]] = {}
+        self._policies: list[Policy] = []
+
+    def _local(self, p: Pod | None) -> bool:
+        return p is not None and p.node == self.node and bool(p.ips) and not p.host_network
+
+    def _full(self, state: ClusterState) -> Ruleset:
+        local = sorted((p for p in state.pods if self._local(p)), key=lambda p: p.key)
+        self.ruleset, self.done = _compile_full(state, self.node, local, None)
+        self.state = state
+        self.pods = {p.key: p for p in state.pods}
+        self.sigs = {k: _pod_sig(p) for k, p in self.pods.items()}
+        self.local = {p.key: p for p in local}
+        self._policies = sorted(state.policies, key=Policy.order_key)
+        self._cands = {}
+        self.full_compiles += 1
+        return self.ruleset
+
+    def compile(self, state: ClusterState) -> Ruleset:
+        old = self.state
+        if old is None or self.done is None or self.ruleset is None or (
+                (old.namespaces is not state.namespaces or old.nodes is not state.nodes)
+                and _node_sig(old) != _node_sig(state)):
+            return self._full(state)
+        edited = self._edited_policies(old, state)
+        changed = self._changed_pods(old, state)
+        if any(p is not None and (p.host_network or len(p.ips) > 1)
+               for pair in changed for p in pair):
+            return self._full(state)
+        for was, _now in changed:
+            if was is not None:
+                self.pods.pop(was.key, None)
+                self.sigs.pop(was.key, None)
+                self.local.pop(was.key, None)
+        for _was, now in changed:
+            if now is not None:
+                self.pods[now.key] = now
+                self.sigs[now.key] = _pod_sig(now)
+                if self._local(now):
+                    self.local[now.key] = now
+        self.state = state
+        if not changed and not edited:
+            return self.ruleset
+        prev = self.ruleset
+        rs = Ruleset(node=prev.node, host=None, sets=dict(prev.sets),
+                     elements=dict(prev.elements), chains=dict(prev.chains),
+                     maps={k: dict(v) for k, v in prev.maps.items()},
+                     provenance=dict(prev.provenance), groups=dict(prev.groups),
+                     warnings=list(prev.warnings))
+        c = self.done.c
+        c.moved_to(state, rs)
+        ns_labels = {n: ns.labels for n, ns in state.namespaces.items()}
+        self._update_sets(c, rs, changed, ns_labels)
+        if edited:  # the node's pods an edited policy selected, or now selects, regroup
+            moved = {p.key for pair in changed for p in pair if p is not None}
+            for pod in list(self.local.values()):
+                if pod.key not in moved and any(
+                        _selects(p.subject.namespaces, p.subject.pods, pod, ns_labels)
+                        for p in edited):
+                    changed.append((pod, pod))
+        self._update_local(c, rs, changed, ns_labels)
+        _tidy(rs)
+        self.ruleset = rs
+        return rs
+
+    def _changed_pods(self, old: ClusterState, state: ClusterState
+                      ) -> list[tuple[Pod | None, Pod | None]]:
+        """(before, after) of every pod that differs, by position then key: the objects of
+        unchanged pods are usually the very same, so only the odd positions are looked at
+        (keys are unique within a snapshot, so a key at an odd position is nowhere else)."""
+        if old.pods is state.pods:
+            return []
+        n = min(len(old.pods), len(state.pods))
+        before: dict[str, Pod] = {}
+        after: dict[str, Pod] = {}
+        for a, b in zip(old.pods[:n], state.pods[:n], strict=True):
+            if a is not b:
+                before[a.key] = a
+                after[b.key] = b
+        for a in old.pods[n:]:
+            before[a.key] = a
+        for b in state.pods[n:]:
+            after[b.key] = b
+        changed: list[tuple[Pod | None, Pod | None]] = []
+        for k in sorted(before.keys() | after.keys()):
+            was, now = before.get(k), after.get(k)
+            if was is now or (now is not None and was is not None
+                              and self.sigs.get(k) == _pod_sig(now)):
+                continue
+            changed.append((was, now))
+        return changed
+
+    def _edited_policies(self, old: ClusterState, state: ClusterState) -> list[Policy]:
+        """Old and new versions of every policy that differs; keeps the ordered list current."""
+        if old.policies is state.policies:
+            return []
+        pairs: list[tuple[Policy | None, Policy | None]] = []
+        if len(old.policies) == len(state.policies) and all(
+                a.ref == b.ref for a, b in zip(old.policies, state.policies, strict=True)
+                if a is not b):
+            pairs = [(a, b) for a, b in zip(old.policies, state.policies, strict=True)
+                     if a is not b]
+        else:
+            before = {p.ref: p for p in old.policies}
+            after = {p.ref: p for p in state.policies}
+            pairs = [(before.get(r), after.get(r)) for r in before.keys() | after.keys()
+                     if before.get(r) is not after.get(r)]
+        edited: list[Policy] = []
+        for was, now in pairs:
+            if was is not None and now is not None \
+                    and _one_policy_sig(was) == _one_policy_sig(now):
+                continue
+            ref = (now or was).ref  # type: ignore[union-attr]
+            if was is not None:
+                edited.append(was)
+                at = bisect.bisect_left(self._policies, was.order_key(), key=Policy.order_key)
+                if at < len(self._policies) and self._policies[at].ref == ref:
+                    del self._policies[at]
+            if now is not None:
+                edited.append(now)
+                bisect.insort(self._policies, now, key=Policy.order_key)
+            self._cands.pop(ref.namespace, None)
+            if not ref.namespace:
+                self._cands.clear()
+        return edited
+
+    def _update_sets(self, c: _Compiler, rs: Ruleset, changed: list[tuple[Pod | None,
+                     Pod | None]], ns_labels: Mapping[str, Mapping[str, str]]) -> None:
+        for key, names in list(c.keyed.items()):
+            kind = key[0] if isinstance(key, tuple) else ""
+            if kind not in ("pods", "named"):
+                continue  # ipBlocks and nodes do not depend on (non-hostNetwork) pods
+            assert isinstance(key, tuple)
+            gone: set[tuple[object, ...]] = set()
+            new: set[tuple[object, ...]] = set()
+            for before, after in changed:
+                for pod, out in ((before, gone), (after, new)):
+                    if pod is not None and pod.ips:
+                        out.update(_elements_of(key, pod, ns_labels))
+            if not gone and not new:
+                continue
+            for name in names:
+                fam = int(name[1])
+                mine = {e for e in new if _family(str(e[0])) == fam}
+                drop = {e for e in gone if _family(str(e[0])) == fam}
+                if mine or drop:
+                    rs.elements[name] = (rs.elements[name] - drop) | mine
+
+    def _candidates(self, namespace: str) -> list[Policy]:
+        got = self._cands.get(namespace)
+        if got is None:
+            got = [p for p in self._policies if p.subject.namespaces.name in (None, namespace)]
+            self._cands[namespace] = got
+        return got
+
+    def _update_local(self, c: _Compiler, rs: Ruleset, changed: list[tuple[Pod | None,
+                      Pod | None]], ns_labels: Mapping[str, Mapping[str, str]]) -> None:
+        assert self.done is not None
+        groups, pod_groups = self.done.groups, self.done.pod_groups
+        touched: set[tuple[object, ...]] = set()
+        for before, _after in changed:  # all removals first: an address may be reused
+            if before is None or not self._local(before):
+                continue
+            for key in pod_groups.pop(before.key, []):
+                groups[key].members.discard(before.key)
+                touched.add(key)
+            for ip in before.ips:
+                for m in ("in4", "in6", "eg4", "eg6"):
+                    rs.maps[m].pop(ip, None)
+            _self_pairs(rs, [before], False)
+        for _before, after in changed:
+            if after is None or not self._local(after):
+                continue
+            for d in DIRECTIONS:
+                pols = [p for p in self._candidates(after.namespace) if p.rules(d) is not None
+                        and _selects(p.subject.namespaces, p.subject.pods, after, ns_labels)]
+                if not pols:
+                    continue
+                key, g = _group_for(c, after, d, pols)
+                if key not in groups:
+                    groups[key] = g
+                    _emit(rs, g)
+                g = groups[key]
+                g.members.add(after.key)
+                pod_groups.setdefault(after.key, []).append(key)
+                touched.add(key)
+                _place(rs, g, after, None)
+            _self_pairs(rs, [after], True)
+        dropped = False
+        for key in touched:
+            g = groups[key]
+            if g.members:
+                rs.groups[g.stem] = tuple(sorted(g.members))
+            else:
+                _drop(rs, g)
+                del groups[key]
+                dropped = True
+        if dropped:  # sets only the dropped chains used go too, as a full compile would
+            used = {m.set for ch in rs.chains.values() for r in ch.rules for m in r.matches
+                    if isinstance(m, AddrMatch | NamedMatch)} | {"self4", "self6"}
+            for n in [n for n in rs.sets if n not in used]:
+                del rs.sets[n]
+                rs.elements.pop(n, None)
+            for k in [k for k, names in c.keyed.items() if not any(n in used for n in names)]:
+                del c.keyed[k]
+
+
+def _elements_of(key: tuple[object, ...], pod: Pod,
+                 ns_labels: Mapping[str, Mapping[str, str]]) -> list[tuple[object, ...]]:
+    """The elements ``pod`` contributes to the set(s) with this key (both families)."""
+    if pod.host_network:
+        return []
+    if key[0] == "pods":
+        scope, sel = key[1], key[2]
+        assert isinstance(scope, NamespaceScope)
+        assert sel is None or isinstance(sel, LabelSelector)
+        return [(ip,) for ip in pod.ips] if _selects(scope, sel, pod, ns_labels) else []
+    peers, name, proto = key[1], key[2], key[3]
+    assert isinstance(peers, tuple)
+    hit = False
+    for peer in peers:
+        if isinstance(peer, AnyPeer) or (
+                isinstance(peer, PodPeer)
+                and _selects(peer.namespaces, peer.pods, pod, ns_labels)) or (
+                isinstance(peer, IPPeer)
+                and any(peer.ips.contains_int(*ip_to_int(ip)) for ip in pod.ips)):
+            hit = True
+            break
+    if not hit:
+        return []
+    ports = [(cp.protocol, cp.port) for cp in pod.ports
+             if cp.name == name and (proto is None or cp.protocol is proto)]
+    return [(ip, pr.value.lower(), port) for ip in pod.ips for pr, port in ports]

@@ -87,7 +87,6 @@ class Provenance:
     direction: str  # ingress | egress
     policies: tuple[str, ...]
     rule: str
-    pods: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +111,7 @@ class Ruleset:
     entry: dict[str, str] = field(default_factory=dict)  # host mode: "in"/"eg" -> group chain
     provenance: dict[str, Provenance] = field(default_factory=dict)  # "<group>|<rule>" -> why
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # chain -> pods
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     def rule_count(self) -> int:
         return sum(len(c.rules) for c in self.chains.values())

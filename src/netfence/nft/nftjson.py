@@ -259,6 +259,8 @@ def transaction(old: Ruleset | None, new: Ruleset, present: Present | None = Non
             _elements(cmds, "add", name, kind, list(now))
             continue
         was = old.elements.get(name, frozenset())
+        if was is now:
+            continue  # untouched by an incremental compile
         _elements(cmds, "delete", name, kind, list(was - now))  # IP reuse: delete first
         _elements(cmds, "add", name, kind, list(now - was))
     _fill(new, cmds, [n for n in new.chains if n not in old.chains], flush=False)
