@@ -226,8 +226,10 @@ def bed(request: pytest.FixtureRequest, kernel_env: dict[str, Any]) -> Iterator[
 
 
 def apply(bed: Bed, directory: Path) -> None:
+    # both transports: in-process libnftables (auto) on the bridge, nft -j -f - when routed
+    transport = "auto" if bed.mode == "bridge" else "nft"
     proc = bed.node_exec([sys.executable, "-m", "netfence", "agent", "apply", "--node", "node1",
-                          "-f", str(directory), "-q"], check=False)
+                          "-f", str(directory), "-q", "--transport", transport], check=False)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -12,11 +12,14 @@ isolated pod's chains become log-and-drop) unless ``fail_open`` is set.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from netfence.nft import Present, Ruleset, transaction
@@ -72,18 +75,13 @@ class NftCli:
 
 
 class LibNftables:
-    """In-process libnftables (Debian ``python3-nftables``; the system Python only).
+    """In-process libnftables (Debian ``python3-nftables``).
 
     About 0.13 ms per small update against 4-16 ms for a process per batch (ENFORCEMENT.md).
     """
 
     def __init__(self) -> None:
-        try:
-            import nftables  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise ApplyError("the nftables Python module is not importable (Debian package "
-                             "python3-nftables, system Python only); use --transport nft") \
-                from exc
+        nftables = _nftables_module()
         self.nft = nftables.Nftables()
         self.nft.set_json_output(True)
 
@@ -100,10 +98,45 @@ class LibNftables:
         return got
 
 
+SYSTEM_BINDING = Path("/usr/lib/python3/dist-packages/nftables/__init__.py")
+
+
+def _nftables_module() -> Any:
+    """Debian's libnftables binding (pure Python over ctypes): importable as is from the
+    system Python, and loaded from its file by any other Python 3 (a virtualenv) without
+    putting the rest of the system site-packages on the path."""
+    try:
+        import nftables  # type: ignore[import-not-found]
+
+        return nftables
+    except ImportError:
+        pass
+    if not SYSTEM_BINDING.is_file():
+        raise ApplyError("the libnftables Python binding is missing (Debian package "
+                         "python3-nftables); use --transport nft")
+    spec = importlib.util.spec_from_file_location(
+        "nftables", SYSTEM_BINDING, submodule_search_locations=[str(SYSTEM_BINDING.parent)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["nftables"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # e.g. libnftables.so.1 itself is missing
+        del sys.modules["nftables"]
+        raise ApplyError(f"cannot load the libnftables binding: {exc}") from exc
+    return module
+
+
 def make_applier(transport: str) -> RulesetApplier:
-    """``nft`` (a process per batch, any image) or ``libnftables`` (in-process)."""
+    """``nft`` (a process per batch, any image), ``libnftables`` (in-process, ~10x faster
+    per small batch) or ``auto``: libnftables when its binding loads, else nft."""
     if transport == "libnftables":
         return LibNftables()
+    if transport == "auto":
+        try:
+            return LibNftables()
+        except ApplyError:
+            return NftCli()
     return NftCli()
 
 

@@ -43,9 +43,10 @@ def target_options(func: Any) -> Any:
         click.option("--management", multiple=True, metavar="CIDR",
                      help="Host mode: CIDRs always allowed to SSH in (failsafe, repeatable)."),
         click.option("--ssh-port", default=22, show_default=True, type=int),
-        click.option("--transport", type=click.Choice(["nft", "libnftables"]), default="nft",
-                     show_default=True, help="How batches reach the kernel: the nft binary, "
-                     "or in-process libnftables (python3-nftables, system Python only)."),
+        click.option("--transport", type=click.Choice(["auto", "nft", "libnftables"]),
+                     default="auto", show_default=True,
+                     help="How batches reach the kernel: in-process libnftables (Debian "
+                     "python3-nftables), the nft binary, or auto (libnftables if present)."),
     ]
     for o in reversed(opts):
         func = o(func)
@@ -228,8 +229,8 @@ def run_cmd(**kw: Any) -> None:
 
 
 @agent_cmd.command("remove")
-@click.option("--transport", type=click.Choice(["nft", "libnftables"]), default="nft",
-              show_default=True)
+@click.option("--transport", type=click.Choice(["auto", "nft", "libnftables"]),
+              default="auto", show_default=True)
 def remove_cmd(transport: str) -> None:
     """Delete table inet netfence (uninstall): everything it enforced stops at once."""
     from netfence.agent.host import restore_batch

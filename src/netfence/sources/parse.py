@@ -154,6 +154,7 @@ def _json_item_lines(text: str) -> list[int]:
     """Lines of the objects at depth 2 (items of a top-level List), in order."""
     lines: list[int] = []
     depth = 0
+    line, seen = 1, 0  # lines counted up to offset `seen` (linear, not per item)
     for m in _JSON_TOKENS.finditer(text):
         tok = m.group()
         if tok[0] == '"':
@@ -161,7 +162,9 @@ def _json_item_lines(text: str) -> list[int]:
         if tok in "[{":
             depth += 1
             if depth == 3 and tok == "{":
-                lines.append(text.count("\n", 0, m.start()) + 1)
+                line += text.count("\n", seen, m.start())
+                seen = m.start()
+                lines.append(line)
         else:
             depth -= 1
     return lines
