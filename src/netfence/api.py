@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import gc
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,19 @@ def load_texts(texts: list[TextFile], paths: list[str] | None = None,
     if paths:
         files, diags = read_inputs(paths, recursive)
     return _state_from(files + texts, diags, ", ".join(paths) if paths else "the cluster")
+
+
+def pods_from_objects(objects: list[dict[str, Any]]) -> list[Pod] | None:
+    """Pods from API objects, exactly as a full load builds them (the agent's watch events);
+    None if any of them has an error (a full load then reports it)."""
+    if not objects:
+        return []
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    docs, diags = parse_file(TextFile("cluster:pods", text, True))
+    state = build_state(docs, list(diags))
+    if any(d.severity >= Severity.ERROR for d in state.diagnostics):
+        return None
+    return [p for p in state.pods if not p.synthetic]
 
 
 # Parsed documents by (file name, content hash): base and head of a diff share most files.

@@ -6,6 +6,7 @@ The kernel side of the same loop is exercised in tests/kernel/test_agent_run.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -150,3 +151,81 @@ def test_health_is_503_before_the_first_sync() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class FakeWatch:
+    """Stands in for agent/watch.py's ClusterWatch: a snapshot, and pod events to drain."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+        self.events: list[tuple[str, tuple[str, str], dict[str, Any] | None]] = []
+        self.relisted = False
+
+    def snapshot(self) -> list[Any]:
+        from netfence.sources.files import TextFile
+
+        return [TextFile("cluster:all", json.dumps({"apiVersion": "v1", "kind": "List",
+                                                    "items": self.objects}), True)]
+
+    def drain(self) -> dict[str, list[Any]] | None:
+        events, self.events = self.events, []
+        if self.relisted:
+            self.relisted = False
+            return None
+        return {"pods": events} if events else {}
+
+    def put(self, typ: str, obj: dict[str, Any]) -> None:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        self.objects = [o for o in self.objects
+                        if (o["metadata"].get("namespace"), o["metadata"]["name"]) != key]
+        if typ != "DELETED":
+            self.objects.append(obj)
+        self.events.append((typ, key, None if typ == "DELETED" else obj))
+
+
+def test_pod_events_patch_the_last_snapshot_exactly(inputs: Path) -> None:
+    """Pod events from the watch patch the snapshot instead of reloading it: the pods that did
+    not change stay the same objects, and the result compiles exactly like a full reload."""
+    from netfence import api
+    from netfence.nft import compile_node
+
+    docs = [json.loads(d) for d in cluster_yaml().split("\n---\n") if d.strip()]
+    docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "db-in", "namespace": "shop"},
+                 "spec": {"podSelector": {"matchLabels": {"app": "db"}}, "ingress": [
+                     {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}})
+    watch = FakeWatch(docs)
+    agent = Agent(AgentConfig(node="node1", cluster=True), Syncer(Recorder()), lambda s: None)
+    agent.watch = watch  # type: ignore[assignment]
+    first = agent.current_state(whole=False)
+    web1 = next(o for o in docs if o["kind"] == "Pod" and o["metadata"]["name"] == "web1")
+    moved = json.loads(json.dumps(web1))
+    moved["status"] = {"phase": "Running", "podIP": "10.244.1.77"}
+    watch.put("MODIFIED", moved)
+    other = next(o for o in docs if o["kind"] == "Pod" and o["metadata"]["name"] == "other")
+    watch.put("DELETED", other)
+    extra = json.loads(json.dumps(web1))
+    extra["metadata"]["name"] = "web3"
+    extra["status"] = {"phase": "Running", "podIP": "10.244.1.78"}
+    watch.put("ADDED", extra)
+    patched = agent.current_state(whole=False)
+    assert patched is not first and patched.policies is first.policies  # not reloaded
+    keys = [p.key for p in patched.pods]
+    assert "ops/other" not in keys and "shop/web3" in keys
+    assert next(p for p in patched.pods if p.key == "shop/web1").ips == ("10.244.1.77",)
+    same = {p.key for p in first.pods} & {p.key for p in patched.pods} - {"shop/web1"}
+    before = {p.key: p for p in first.pods}
+    assert all(p is before[p.key] for p in patched.pods if p.key in same)
+    full = api.load_texts(watch.snapshot())
+    assert compile_node(patched, "node1") == compile_node(full, "node1")
+    # an invalid pod in an event: the full reload reports it
+    bad = json.loads(json.dumps(web1))
+    bad["status"] = {"podIP": "10.244.1.300"}
+    watch.put("MODIFIED", bad)
+    reloaded = agent.current_state(whole=False)
+    assert any(d.code == "pod-ip" for d in reloaded.diagnostics)
+    # a re-list (or any other kind changing) rebuilds the snapshot
+    watch.relisted = True
+    again = agent.current_state(whole=False)
+    assert again.policies[0] is not reloaded.policies[0]
+    assert first.policies[0] is patched.policies[0]

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from netfence import api
 from netfence.agent.sync import Syncer
 from netfence.errors import ClusterError, Severity
-from netfence.model.cluster import ClusterState
+from netfence.model.cluster import ClusterState, Pod
 from netfence.nft import HostConfig, HostEndpoint, Ruleset, compile_host, compile_node
 from netfence.nft.compile import NodeCompiler
 from netfence.nft.model import Chain, Log, NRule
@@ -290,12 +290,56 @@ class Agent:
         self.compiler = NodeCompiler(config.node) if config.host is None else None
         self.flow = FlowLog(flow_out, self.metrics, config.log_buffer) if flow_out else None
         self.watch: ClusterWatch | None = None  # --cluster through the API: start_watch
+        self._state: ClusterState | None = None  # the last snapshot compiled
+        self._files_changed = False
 
     def load(self) -> ClusterState:
         if self.watch is not None:
             return api.load_texts(self.watch.snapshot(), self.config.paths, True)
         return api.load(self.config.paths, True, cluster=self.config.cluster,
                         context=self.config.context, kubeconfig=self.config.kubeconfig)
+
+    def current_state(self, whole: bool) -> ClusterState:
+        """The snapshot to compile. With a cluster watch and only pod events since the last
+        sync, the last snapshot is patched with just those pods (unchanged pods stay the very
+        same objects, which the incremental compiler skips at once); anything else (files,
+        namespaces, policies, a re-list, a full resync) rebuilds it."""
+        if self.watch is not None:
+            events = self.watch.drain()  # before a snapshot: later events patch it again
+            if not whole and events is not None and self._state is not None \
+                    and set(events) <= {"pods"}:
+                patched = self._patch(self._state, events.get("pods", []))
+                if patched is not None:
+                    self._state = patched
+                    return patched
+        self._state = self.load()
+        return self._state
+
+    def _patch(self, state: ClusterState, events: list[tuple[str, tuple[str, str],
+               dict[str, Any] | None]]) -> ClusterState | None:
+        last: dict[str, dict[str, Any] | None] = {}
+        for _typ, (ns, name), obj in events:
+            last[f"{ns}/{name}"] = obj  # the last event per pod wins
+        new = api.pods_from_objects([o for o in last.values() if o is not None])
+        if new is None:
+            return None  # something in them is invalid: a full load reports it
+        by_key = {p.key: p for p in new}
+        pods: list[Pod | None] = list(state.pods)
+        at = {p.key: i for i, p in enumerate(state.pods)} if len(last) > 3 else None
+        gone = False
+        for key, obj in last.items():
+            i = at.get(key) if at is not None else next(
+                (j for j, p in enumerate(state.pods) if p.key == key), None)
+            if obj is None or key not in by_key:
+                if i is not None:
+                    pods[i] = None
+                    gone = True
+            elif i is not None:
+                pods[i] = by_key[key]
+            else:
+                pods.append(by_key[key])
+        return replace(state, pods=tuple(p for p in pods if p is not None) if gone
+                       else tuple(pods))  # type: ignore[arg-type]
 
     def start_watch(self, ready_timeout: float = 30.0) -> None:
         """``--cluster``: list+watch the API (agent/watch.py) when lightkube is installed or
@@ -336,7 +380,8 @@ class Agent:
 
     def _sync_once(self, full: bool) -> bool:
         try:
-            state = self.load()
+            state = self.current_state(whole=full or self._files_changed)
+            self._files_changed = False
             desired = desired_ruleset(state, self.config, self.compiler)
         except Exception as exc:
             with self.metrics.lock:
@@ -419,6 +464,7 @@ class Agent:
                 fp = fingerprint(cfg.paths, ignore) if cfg.paths else seen
                 if fp != seen:
                     seen = fp
+                    self._files_changed = True
                     changed_at = now
                     pending_since = pending_since or now
                 if self.watch is not None and self.watch.changed.is_set():

@@ -152,6 +152,9 @@ class _Store:
     generation: int = 0
     text: tuple[int, TextFile] | None = None  # the snapshot file at a generation
     lists: int = 0
+    # changes since the consumer last drained them; None: re-listed (take a full snapshot)
+    events: list[tuple[str, tuple[str, str], dict[str, Any] | None]] | None = field(
+        default_factory=list)
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -254,6 +257,17 @@ class ClusterWatch:
                     s.text = (gen, tf)
             out.append(tf)
         return out
+
+    def drain(self) -> dict[str, list[tuple[str, tuple[str, str], dict[str, Any] | None]]] | None:
+        """Object changes per kind since the last drain (``MODIFIED`` carries the object as
+        stored, ``DELETED`` None), or None when a kind was re-listed or dropped meanwhile: then
+        only a full ``snapshot()`` is right. Either way the log starts afresh."""
+        with self._lock:
+            whole = any(s.events is None for s in self._stores)
+            out = {s.kind.name: s.events for s in self._stores if s.events}
+            for s in self._stores:
+                s.events = []
+        return None if whole else out
 
     # -- the watch thread ---------------------------------------------------------------------
 
@@ -360,6 +374,7 @@ class ClusterWatch:
             objects = {_key(o): self._normal(s, o) for o in items}
             if objects != s.objects or s.state != "listed":
                 s.objects = objects
+                s.events = None
                 self._notify(s)
             s.state = "listed"
             s.lists += 1
@@ -374,9 +389,13 @@ class ClusterWatch:
         with self._lock:
             if typ == "DELETED":
                 if s.objects.pop(key, None) is not None:
+                    if s.events is not None:
+                        s.events.append(("DELETED", key, None))
                     self._notify(s)
             elif typ in ("ADDED", "MODIFIED") and s.objects.get(key) != new:
                 s.objects[key] = new
+                if s.events is not None:
+                    s.events.append(("MODIFIED", key, new))
                 self._notify(s)
 
     def _absent(self, s: _Store) -> None:
@@ -384,6 +403,7 @@ class ClusterWatch:
             first = s.state != "absent"
             if s.objects or s.state == "listed":
                 s.objects = {}
+                s.events = None
                 self._notify(s)
             s.state = "absent"
             s.error = ""
