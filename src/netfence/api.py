@@ -61,17 +61,25 @@ def load_texts(texts: list[TextFile], paths: list[str] | None = None,
     return _state_from(files + texts, diags, ", ".join(paths) if paths else "the cluster")
 
 
-def pods_from_objects(objects: list[dict[str, Any]]) -> list[Pod] | None:
-    """Pods from API objects, exactly as a full load builds them (the agent's watch events);
-    None if any of them has an error (a full load then reports it)."""
-    if not objects:
-        return []
+def objects_state(objects: list[dict[str, Any]], name: str = "cluster:events"
+                  ) -> ClusterState | None:
+    """A snapshot of just these API objects, built exactly as a full load builds them (the
+    agent patches its snapshot with watch events); None if any of them has an error (a full
+    load then reports it)."""
     text = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-    docs, diags = parse_file(TextFile("cluster:pods", text, True))
+    docs, diags = parse_file(TextFile(name, text, True))
     state = build_state(docs, list(diags))
     if any(d.severity >= Severity.ERROR for d in state.diagnostics):
         return None
-    return [p for p in state.pods if not p.synthetic]
+    return state
+
+
+def pods_from_objects(objects: list[dict[str, Any]]) -> list[Pod] | None:
+    """Pods from API objects, exactly as a full load builds them; None on any error."""
+    if not objects:
+        return []
+    state = objects_state(objects, "cluster:pods")
+    return None if state is None else [p for p in state.pods if not p.synthetic]
 
 
 # Parsed documents by (file name, content hash): base and head of a diff share most files.

@@ -172,15 +172,20 @@ class FakeWatch:
         if self.relisted:
             self.relisted = False
             return None
-        return {"pods": events} if events else {}
+        out: dict[str, list[Any]] = {}
+        for store, *event in events:
+            out.setdefault(store, []).append(tuple(event))
+        return out
 
     def put(self, typ: str, obj: dict[str, Any]) -> None:
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        self.objects = [o for o in self.objects
-                        if (o["metadata"].get("namespace"), o["metadata"]["name"]) != key]
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        self.objects = [o for o in self.objects if o["kind"] != obj["kind"] or (
+            o["metadata"].get("namespace", ""), o["metadata"]["name"]) != key]
         if typ != "DELETED":
             self.objects.append(obj)
-        self.events.append((typ, key, None if typ == "DELETED" else obj))
+        store = {"Pod": "pods", "NetworkPolicy": "networkpolicies.networking.k8s.io"}.get(
+            obj["kind"], obj["kind"])
+        self.events.append((store, typ, key, None if typ == "DELETED" else obj))
 
 
 def test_pod_events_patch_the_last_snapshot_exactly(inputs: Path) -> None:
@@ -218,6 +223,22 @@ def test_pod_events_patch_the_last_snapshot_exactly(inputs: Path) -> None:
     assert all(p is before[p.key] for p in patched.pods if p.key in same)
     full = api.load_texts(watch.snapshot())
     assert compile_node(patched, "node1") == compile_node(full, "node1")
+    # a policy edit and a new policy: patched in place too, the rest keep their objects
+    np_doc = next(o for o in watch.objects if o["kind"] == "NetworkPolicy")
+    edited = json.loads(json.dumps(np_doc))
+    edited["spec"]["ingress"][0]["ports"] = [{"port": 5432}]
+    watch.put("MODIFIED", edited)
+    added = json.loads(json.dumps(np_doc))
+    added["metadata"]["name"] = "web-in"
+    added["spec"]["podSelector"] = {"matchLabels": {"app": "web"}}
+    watch.put("ADDED", added)
+    with_policies = agent.current_state(whole=False)
+    assert with_policies.pods is patched.pods
+    assert sorted(p.ref.name for p in with_policies.policies) == ["db-in", "web-in"]
+    full = api.load_texts(watch.snapshot())
+    assert compile_node(with_policies, "node1") == compile_node(full, "node1")
+    watch.put("DELETED", added)
+    assert [p.ref.name for p in agent.current_state(whole=False).policies] == ["db-in"]
     # an invalid pod in an event: the full reload reports it
     bad = json.loads(json.dumps(web1))
     bad["status"] = {"podIP": "10.244.1.300"}
@@ -229,3 +250,4 @@ def test_pod_events_patch_the_last_snapshot_exactly(inputs: Path) -> None:
     again = agent.current_state(whole=False)
     assert again.policies[0] is not reloaded.policies[0]
     assert first.policies[0] is patched.policies[0]
+    assert again.policies[0].ref.name == "db-in"

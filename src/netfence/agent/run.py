@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["Agent", "AgentConfig", "Attributor", "Metrics", "bridge_netfilter",
            "desired_ruleset", "fingerprint"]
 
+POLICY_STORES = {  # the cluster watch's store names -> policy kinds patched in place
+    "networkpolicies.networking.k8s.io": "NetworkPolicy",
+    "clusternetworkpolicies.policy.networking.k8s.io": "ClusterNetworkPolicy",
+    "adminnetworkpolicies.policy.networking.k8s.io": "AdminNetworkPolicy",
+    "baselineadminnetworkpolicies.policy.networking.k8s.io": "BaselineAdminNetworkPolicy",
+}
 POLICY_KINDS = {"NetworkPolicy": False, "ClusterNetworkPolicy": True,
                 "AdminNetworkPolicy": True, "BaselineAdminNetworkPolicy": True}
 VERDICTS = {"D": "deny", "W": "would-deny", "AD": "deny (allowed once audit policies enforce)",
@@ -307,13 +313,39 @@ class Agent:
         if self.watch is not None:
             events = self.watch.drain()  # before a snapshot: later events patch it again
             if not whole and events is not None and self._state is not None \
-                    and set(events) <= {"pods"}:
-                patched = self._patch(self._state, events.get("pods", []))
+                    and set(events) <= {"pods"} | POLICY_STORES.keys():
+                patched: ClusterState | None = self._state
+                if "pods" in events:
+                    patched = self._patch(self._state, events["pods"])
+                for store, kind in POLICY_STORES.items():
+                    if patched is not None and store in events:
+                        patched = self._patch_policies(patched, kind, events[store])
                 if patched is not None:
                     self._state = patched
                     return patched
         self._state = self.load()
         return self._state
+
+    def _patch_policies(self, state: ClusterState, kind: str, events: list[tuple[
+            str, tuple[str, str], dict[str, Any] | None]]) -> ClusterState | None:
+        """Policy events: the edited, added and deleted policies, in place by (kind, ns, name)
+        so every other policy keeps its object (the incremental compiler's fast path)."""
+        last: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for _typ, key, obj in events:
+            last[key] = obj
+        built = api.objects_state([o for o in last.values() if o is not None])
+        if built is None or len(built.policies) != sum(o is not None for o in last.values()):
+            return None  # an invalid or unmodelled object: a full load reports it
+        new = {(p.ref.namespace, p.ref.name): p for p in built.policies}
+        out = []
+        for p in state.policies:
+            key = (p.ref.namespace, p.ref.name)
+            if p.ref.kind != kind or key not in last:
+                out.append(p)
+            elif key in new:
+                out.append(new.pop(key))
+        out += new.values()  # added
+        return replace(state, policies=tuple(out))
 
     def _patch(self, state: ClusterState, events: list[tuple[str, tuple[str, str],
                dict[str, Any] | None]]) -> ClusterState | None:
