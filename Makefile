@@ -34,6 +34,8 @@ test: lint typecheck unit
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/agent.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
