@@ -12,7 +12,8 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra agent --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra agent --quiet --compile-bytecode
+	$(BIN)/python -m compileall -q src  # bytecode as an installed netfence has it
 	touch $(STAMP)
 
 setup: $(STAMP)
