@@ -157,3 +157,45 @@ def test_host_mode_enters_its_chains_without_known_addresses(tmp_path: Path) -> 
     assert rs.entry["in"] in text and f"goto {rs.entry['in']}" in text
     # failsafe before policy: SSH from the management CIDR comes first in input
     assert text.index("tcp dport 22 accept") < text.index(f"goto {rs.entry['in']}")
+
+
+def test_dual_stack_pods_are_enforced_on_both_families(tmp_path: Path) -> None:
+    """IPv6 in the compiled ruleset (the kernel bed is IPv4 only): ip6 sets and in6/eg6 maps,
+    checked through the simulator against the engine for every pod pair, both families."""
+    import json as _json
+
+    from netfence.model.ports import Protocol
+
+    docs = [_json.loads(d) for d in cluster_yaml().split("\n---\n") if d.strip()]
+    for i, d in enumerate(x for x in docs if x["kind"] == "Pod"):
+        v4 = d["status"]["podIP"]
+        d["status"]["podIPs"] = [{"ip": v4}, {"ip": f"fd00:10:244::{i + 11:x}"}]
+    (tmp_path / "cluster.json").write_text(_json.dumps({"apiVersion": "v1", "kind": "List",
+                                                        "items": docs}), encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(np("db-in", "shop", """
+        podSelector: {matchLabels: {app: db}}
+        ingress:
+        - from: [{podSelector: {matchLabels: {app: web}}}]
+          ports: [{port: 5432}]
+        - from: [{ipBlock: {cidr: "fd00:10:244::10/124"}}]
+          ports: [{port: 81}]"""), encoding="utf-8")
+    state = api.load([str(tmp_path)])
+    rs = compile_node(state, "node1")
+    assert any(v.startswith("in-") for v in rs.maps["in6"].values())
+    assert rs.elements["self6"]
+    query = api.analyze(state).query
+    pods = [p for p in state.pods if p.ips]
+    checked = 0
+    for src in pods:
+        for dst in pods:
+            for port in (81, 5432):
+                want = query.flow(src, dst, Protocol.TCP, port).allowed
+                for fam in (0, 1):
+                    got = forward(rs, Packet(src.ips[fam], dst.ips[fam], "tcp", port)).accepted
+                    assert got == want, (src.key, dst.key, port, fam)
+                    checked += 1
+    assert checked == len(pods) ** 2 * 4
+    # the ipBlock is IPv6-only and holds ops/dns's v6 address (fd00:10:244::10): by NF-D4 the
+    # pod is matched on its IPv4 address too, in the kernel as in the engine
+    assert forward(rs, Packet(IP["dns"], IP["db"], "tcp", 81)).accepted
+    assert not forward(rs, Packet(IP["other"], IP["db"], "tcp", 81)).accepted
