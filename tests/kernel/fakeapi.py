@@ -41,7 +41,7 @@ def main() -> None:
     stop = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             name = PATHS.get(url.path)
             if name is None:
@@ -81,7 +81,7 @@ def main() -> None:
             except OSError:
                 return  # the client went away
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     class Server(ThreadingHTTPServer):
