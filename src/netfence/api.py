@@ -11,7 +11,7 @@ import fnmatch
 import gc
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from netfence.engine.checks import ambiguous_priorities
@@ -38,8 +38,9 @@ __all__ = ["Analysis", "CaseResult", "Generated", "analyze", "diff", "generate",
 
 def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
          context: str | None = None, kubeconfig: str | None = None,
-         stdin_text: str | None = None) -> ClusterState:
-    """Read manifests (and/or a live cluster) into a snapshot; diagnostics ride along."""
+         stdin_text: str | None = None, pod_cidrs: list[str] | None = None) -> ClusterState:
+    """Read manifests (and/or a live cluster) into a snapshot; diagnostics ride along.
+    ``pod_cidrs``: the pod network, for the D-4 warning (Node spec.podCIDRs count too)."""
     files: list[TextFile] = []
     diags: list[Diagnostic] = []
     if paths:
@@ -48,7 +49,37 @@ def load(paths: list[str], recursive: bool = False, *, cluster: bool = False,
         from netfence.sources.kubectl import read_cluster  # subprocess: only for --cluster
 
         files += read_cluster(context, kubeconfig)
-    return _state_from(files, diags, ", ".join(paths) if paths else "the cluster")
+    state = _state_from(files, diags, ", ".join(paths) if paths else "the cluster")
+    return pod_cidr_warnings(state, pod_cidrs or [])
+
+
+def pod_cidr_warnings(state: ClusterState, pod_cidrs: list[str]) -> ClusterState:
+    """D-4: without pod IPs, ipBlocks match only external addresses; warn about each ipBlock
+    that overlaps the pod network (``pod_cidrs`` and the nodes' spec.podCIDRs)."""
+    from netfence.model.net import IPSet
+    from netfence.model.policy import IPPeer
+
+    net = IPSet()
+    for c in [*pod_cidrs, *(c for n in state.nodes for c in n.pod_cidrs)]:
+        net = net | IPSet.parse(c)
+    if not net or all(p.ips for p in state.pods if not p.host_network):
+        return state
+    where = ", ".join(net.cidrs())
+    out: list[Diagnostic] = []
+    for pol in state.policies:
+        seen: set[str] = set()
+        for rule in (pol.ingress or ()) + (pol.egress or ()):
+            for peer in rule.peers:
+                if isinstance(peer, IPPeer) and peer.ips & net and peer.text not in seen:
+                    seen.add(peer.text)
+                    out.append(Diagnostic(
+                        Severity.WARNING, "ipblock-pod-cidr",
+                        f"{peer.text} overlaps the pod network ({where}), but some pods have "
+                        "no IP in this input (manifests): there it matches only addresses "
+                        "outside the cluster, not pods (D-4)", pol.source))
+    if not out:
+        return state
+    return replace(state, diagnostics=state.diagnostics + tuple(out))
 
 
 def load_texts(texts: list[TextFile], paths: list[str] | None = None,

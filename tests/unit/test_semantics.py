@@ -29,6 +29,7 @@ from netfence.errors import Diagnostic, Severity
 from netfence.model.cluster import ClusterState, Pod
 from netfence.model.policy import Direction, Policy, Rule, Tier
 from netfence.model.ports import PortSet, Protocol
+from tests.conftest import run_netfence
 
 TCP = Protocol.TCP
 UDP = Protocol.UDP
@@ -2981,6 +2982,74 @@ def test_d_4_manifest_only_workloads_yield_representative_pods(
     # template ports are the representative's ports
     assert w.an.query.flow(b, src, TCP, 8080).allowed
     assert not w.an.query.flow(b, src, TCP, 8081).allowed
+
+
+D4_INPUT = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: x}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-pods, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.244.0.0/16, except: [10.244.9.0/24]}}]
+  - from: [{ipBlock: {cidr: 192.168.0.0/16}}]
+"""
+D4_NODE = """
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.3.0/24}
+"""
+
+
+def _d4_warnings(state: ClusterState) -> list[str]:
+    return [d.message for d in state.diagnostics if d.code == "ipblock-pod-cidr"]
+
+
+def test_d_4_warns_about_ipblocks_overlapping_the_configured_pod_cidrs(tmp_path: Path) -> None:
+    """D-4: without pod IPs an ipBlock over the pod network matches no pod; say so."""
+    (tmp_path / "in.yaml").write_text(D4_INPUT, encoding="utf-8")
+    state = api.load([str(tmp_path)], pod_cidrs=["10.244.0.0/16"])
+    got = _d4_warnings(state)
+    assert len(got) == 1 and "ipBlock 10.244.0.0/16 except 10.244.9.0/24 overlaps" in got[0]
+    assert "D-4" in got[0]  # 192.168.0.0/16 is outside the pod network: no warning
+    assert _d4_warnings(api.load([str(tmp_path)])) == []  # nothing configured: nothing said
+    run = run_netfence("map", "-f", str(tmp_path), "--pod-cidr", "10.244.0.0/16")
+    assert run.code == 0 and "overlaps the pod network (10.244.0.0/16)" in run.stderr
+    bad = run_netfence("map", "-f", str(tmp_path), "--pod-cidr", "10.244.0.0/33")
+    assert bad.code == 2 and "not a CIDR" in bad.stderr
+
+
+def test_d_4_node_pod_cidrs_count_and_pods_with_ips_need_no_warning(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(D4_INPUT + D4_NODE, encoding="utf-8")
+    got = _d4_warnings(api.load([str(tmp_path)]))
+    assert len(got) == 1 and "(10.244.3.0/24)" in got[0]
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "in.yaml").write_text(D4_INPUT.replace(
+        "kind: Deployment\nmetadata: {name: web, namespace: x}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}",
+        "kind: Pod\nmetadata: {name: web, namespace: x, labels: {app: web}}\n"
+        "spec: {containers: [{name: c, image: i}]}\nstatus: {podIP: 10.244.3.7}").replace(
+        "apiVersion: apps/v1", "apiVersion: v1") + D4_NODE, encoding="utf-8")
+    state = api.load([str(live)])
+    assert [p.ips for p in state.pods] == [("10.244.3.7",)]
+    assert _d4_warnings(state) == []  # pod IPs known: ipBlocks match pods (ip-1)
 
 
 def test_d_5_equal_priorities_warn_and_order_by_kind_then_name(tmp_path: Path) -> None:

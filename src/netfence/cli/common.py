@@ -50,6 +50,18 @@ def fail_internal(exc: BaseException) -> NoReturn:
     sys.exit(ExitCode.INTERNAL)
 
 
+def _remember_pod_cidrs(ctx: click.Context, _param: click.Parameter,
+                        value: tuple[str, ...]) -> None:
+    from netfence.model.net import IPSet
+
+    for cidr in value:
+        try:
+            IPSet.parse(cidr)
+        except ValueError as exc:
+            raise click.BadParameter(f"not a CIDR: {cidr!r}") from exc
+    ctx.meta["netfence.pod_cidrs"] = list(value)
+
+
 def input_options(func: F) -> F:
     """kubectl vocabulary for reading state: -f/--filename, -R, --cluster, --context..."""
     opts = [
@@ -60,6 +72,10 @@ def input_options(func: F) -> F:
                      help="Read the live cluster through 'kubectl get -o json'."),
         click.option("--context", default=None, help="kubeconfig context (with --cluster)."),
         click.option("--kubeconfig", default=None, help="kubeconfig file (with --cluster)."),
+        click.option("--pod-cidr", "pod_cidrs", multiple=True, metavar="CIDR",
+                     expose_value=False, callback=_remember_pod_cidrs,
+                     help="The pod network (repeatable; Node spec.podCIDRs count too): with "
+                          "manifest input, warn about ipBlocks overlapping it (D-4)."),
         click.option("--strict", is_flag=True, help="Treat every warning as an error (exit 3)."),
         click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr."),
         click.option("-v", "--verbose", is_flag=True, help="Tracebacks on internal errors."),
@@ -79,9 +95,12 @@ def load_state(filenames: tuple[str, ...], recursive: bool, cluster: bool,
     if not filenames and not cluster:
         raise click.UsageError("give manifests with -f FILE|DIR|- or use --cluster")
     try:
+        ctx = click.get_current_context(silent=True)
+        pod_cidrs = ctx.meta.get("netfence.pod_cidrs", []) if ctx is not None else []
         return api.load(list(filenames), recursive, cluster=cluster, context=context,
                         kubeconfig=kubeconfig,
-                        stdin_text=_stdin_text() if "-" in filenames else None)
+                        stdin_text=_stdin_text() if "-" in filenames else None,
+                        pod_cidrs=pod_cidrs)
     except ClusterError as exc:
         err(f"netfence: cluster error: {exc}")
         sys.exit(ExitCode.INPUT)

@@ -82,6 +82,7 @@ class Node:
     labels: Mapping[str, str]
     addresses: tuple[str, ...]
     source: SourceRef = field(default_factory=SourceRef)
+    pod_cidrs: tuple[str, ...] = ()  # spec.podCIDR(s): the pod network on this node (D-4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from netfence.model.cluster import (
     Workload,
     WorkloadRef,
 )
+from netfence.model.net import IPSet
 from netfence.model.policy import Policy
 from netfence.model.ports import Protocol
 from netfence.selectors import matches
@@ -436,7 +437,21 @@ def _node(b: _Builder, ctx: Ctx, obj: dict[str, Any], name: str, labels: dict[st
             except ValueError:
                 continue
             addrs.append(str(a["address"]))
-    b.nodes.append(Node(name, labels, tuple(addrs), ctx.ref()))
+    raw_spec = obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    cidrs = spec.get("podCIDRs")
+    if not isinstance(cidrs, list):
+        cidrs = [spec["podCIDR"]] if isinstance(spec.get("podCIDR"), str) else []
+    pod_cidrs: list[str] = []
+    for c in cidrs:
+        try:
+            IPSet.parse(str(c))
+        except ValueError:
+            ctx.warn("node-pod-cidr", f"spec.podCIDRs: not a CIDR {show(c)}: ignored",
+                     line_of(spec, "podCIDRs") or line_of(spec, "podCIDR") or ctx.line)
+            continue
+        pod_cidrs.append(str(c))
+    b.nodes.append(Node(name, labels, tuple(addrs), ctx.ref(), tuple(pod_cidrs)))
 
 
 def _finish(b: _Builder) -> ClusterState:
