@@ -33,11 +33,19 @@ def restore_batch(listing: dict[str, Any] | None) -> dict[str, Any]:
     ]
     if listing is not None:
         items = [i for i in listing.get("nftables", []) if "metainfo" not in i]
-        # a listing is table, then sets/maps/chains, then rules: re-adding in order works
-        for item in items:
+        # order matters: map elements name chains, rules name sets and chains. So: the
+        # table, sets and maps without elements, chains, rules, and the elements last.
+        order = {"table": 0, "set": 1, "map": 1, "chain": 2, "rule": 3}
+        elements: list[dict[str, Any]] = []
+        for item in sorted(items, key=lambda i: order.get(next(iter(i)), 4)):
             (kind, obj), = item.items()
             obj = {k: v for k, v in obj.items() if k != "handle"}
+            if kind in ("set", "map") and "elem" in obj:
+                elements.append({"add": {"element": {
+                    "family": obj["family"], "table": obj["table"], "name": obj["name"],
+                    "elem": obj.pop("elem")}}})
             cmds.append({"add": {kind: obj}})
+        cmds += elements
     return {"nftables": [{"metainfo": {"json_schema_version": 1}}, *cmds]}
 
 

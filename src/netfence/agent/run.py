@@ -100,14 +100,18 @@ def _broken_policy_namespaces(state: ClusterState) -> set[str] | None:
     return out or None
 
 
-def _fail_closed_pods(rs: Ruleset, state: ClusterState, namespaces: set[str]) -> None:
-    """Send the pods a broken policy might govern to log-and-drop chains, both directions."""
+def _fail_closed_pods(rs: Ruleset, state: ClusterState, namespaces: set[str],
+                     host_namespace: str | None = None) -> None:
+    """Send the pods a broken policy might govern to log-and-drop chains, both directions
+    (in host mode the host itself, behind its failsafe rules)."""
     for letter, prefix in (("I", "in"), ("E", "eg")):
         name = f"{prefix}-failclosed"
         rs.chains[name] = Chain(name, (
             NRule((), "drop", "fail-closed: a policy that may select this pod failed to load",
                   Log(f"F|{letter}|failclosed|fc|")),
             NRule((), "drop", "fail-closed")))
+        if host_namespace is not None and ("*" in namespaces or host_namespace in namespaces):
+            rs.entry[prefix] = name
     for pod in state.pods:
         if pod.node != rs.node or pod.host_network or not pod.ips:
             continue
@@ -146,8 +150,10 @@ def desired_ruleset(state: ClusterState, config: AgentConfig,
         rs = compile_node(state, config.node)
     broken = _broken_policy_namespaces(state)
     if broken and not config.fail_open:
-        rs = replace(rs, chains=dict(rs.chains), maps={k: dict(v) for k, v in rs.maps.items()})
-        _fail_closed_pods(rs, state, broken)
+        rs = replace(rs, chains=dict(rs.chains), maps={k: dict(v) for k, v in rs.maps.items()},
+                     entry=dict(rs.entry))
+        _fail_closed_pods(rs, state, broken,
+                          config.host.namespace if config.host is not None else None)
         rs.chains = dict(sorted(rs.chains.items()))
     return rs
 
@@ -313,7 +319,9 @@ class Agent:
         if self.watch is not None:
             events = self.watch.drain()  # before a snapshot: later events patch it again
             if not whole and events is not None and self._state is not None \
-                    and set(events) <= {"pods"} | POLICY_STORES.keys():
+                    and set(events) <= {"pods"} | POLICY_STORES.keys() and not (
+                        POLICY_STORES.keys() & set(events)
+                        and _broken_policy_namespaces(self._state)):  # may be the fix
                 patched: ClusterState | None = self._state
                 if "pods" in events:
                     patched = self._patch(self._state, events["pods"])
@@ -411,6 +419,8 @@ class Agent:
                 gc.enable()
 
     def _sync_once(self, full: bool) -> bool:
+        if full and self.compiler is not None:
+            self.compiler = NodeCompiler(self.config.node)  # a full resync recompiles too
         try:
             state = self.current_state(whole=full or self._files_changed)
             self._files_changed = False

@@ -377,6 +377,8 @@ def _first_match(c: _Compiler, policies: list[Policy], pod: Pod, direction: Dire
     for pol in policies:
         for rule in pol.rules(direction) or ():
             k += 1
+            if pol.audit and rule.action is not Action.DENY:
+                continue  # an audit Accept/Pass changes nothing and logs nothing
             text = _rule_text(pol, direction, rule)
             why = ((str(pol.ref),), text)
             for m in c.rule_matches(rule, pod, direction):
@@ -590,6 +592,7 @@ def _compile_full(state: ClusterState, node: str, local: list[Pod],
 
 
 def _tidy(rs: Ruleset) -> None:
+    rs.warnings = sorted(set(rs.warnings))
     rs.elements = dict(sorted(rs.elements.items()))
     rs.sets = dict(sorted(rs.sets.items()))
     rs.chains = dict(sorted(rs.chains.items()))
@@ -677,6 +680,7 @@ class NodeCompiler:
         self.pods: dict[str, Pod] = {}
         self.sigs: dict[str, tuple[object, ...]] = {}
         self.local: dict[str, Pod] = {}
+        self.holders: dict[str, int] = {}  # address -> how many pods hold it
         self.full_compiles = 0
         self._cands: dict[str, list[Policy]] = {}
         self._policies: list[Policy] = []
@@ -691,6 +695,10 @@ class NodeCompiler:
         self.pods = {p.key: p for p in state.pods}
         self.sigs = {k: _pod_sig(p) for k, p in self.pods.items()}
         self.local = {p.key: p for p in local}
+        self.holders = {}
+        for p in state.pods:
+            for ip in p.ips:
+                self.holders[ip] = self.holders.get(ip, 0) + 1
         self._policies = sorted(state.policies, key=Policy.order_key)
         self._cands = {}
         self.full_compiles += 1
@@ -702,11 +710,21 @@ class NodeCompiler:
                 (old.namespaces is not state.namespaces or old.nodes is not state.nodes)
                 and _node_sig(old) != _node_sig(state)):
             return self._full(state)
+        try:
+            return self._compile(old, state)
+        except Exception:
+            self.state = None  # whatever happened, the next compile starts afresh
+            raise
+
+    def _compile(self, old: ClusterState, state: ClusterState) -> Ruleset:
+        assert self.done is not None and self.ruleset is not None
         edited = self._edited_policies(old, state)
         changed = self._changed_pods(old, state)
         if any(p is not None and (p.host_network or len(p.ips) > 1)
                for pair in changed for p in pair):
             return self._full(state)
+        if changed and self._shares_an_address(changed):
+            return self._full(state)  # e.g. a terminating pod and its replacement, one IP
         for was, _now in changed:
             if was is not None:
                 self.pods.pop(was.key, None)
@@ -742,6 +760,22 @@ class NodeCompiler:
         _tidy(rs)
         self.ruleset = rs
         return rs
+
+    def _shares_an_address(self, changed: list[tuple[Pod | None, Pod | None]]) -> bool:
+        """Count the changed pods' addresses in; True when one is (still) held by another
+        pod as well: the element updates assume one pod per address, so such churn (e.g. a
+        terminating pod and its replacement) takes a full compile."""
+        for was, now in changed:
+            for ip in was.ips if was is not None else ():
+                self.holders[ip] -= 1
+            for ip in now.ips if now is not None else ():
+                self.holders[ip] = self.holders.get(ip, 0) + 1
+        for was, now in changed:
+            mine = set(now.ips) if now is not None else set()
+            for ip in mine | (set(was.ips) if was is not None else set()):
+                if self.holders.get(ip, 0) > (1 if ip in mine else 0):
+                    return True
+        return False
 
     def _changed_pods(self, old: ClusterState, state: ClusterState
                       ) -> list[tuple[Pod | None, Pod | None]]:

@@ -212,11 +212,18 @@ def _map_elements(cmds: list[Json], verb: str, name: str, entries: list[tuple[st
             name=name, elem=[_map_elem(name, k, v) for k, v in sorted(entries)])}})
 
 
-def _base(rs: Ruleset, cmds: list[Json]) -> None:
+def _base(rs: Ruleset, cmds: list[Json], replace: set[str] | frozenset[str] = frozenset()
+          ) -> None:
+    """Base chains with their rules. Those in ``replace`` exist and may differ in hook or
+    priority, which nft cannot change in place: deleted and re-added in the same batch."""
     for decl, rules in _base_rules(rs):
+        name = decl["name"]
+        if name in replace:
+            cmds.append({"flush": {"chain": _obj(name=name)}})
+            cmds.append({"delete": {"chain": _obj(name=name)}})
         cmds.append({"add": {"chain": decl}})
-        cmds.append({"flush": {"chain": _obj(name=decl["name"])}})
-        cmds += [{"add": {"rule": _obj(chain=decl["name"], expr=r)}} for r in rules]
+        cmds.append({"flush": {"chain": _obj(name=name)}})
+        cmds += [{"add": {"rule": _obj(chain=name, expr=r)}} for r in rules]
 
 
 def full_json(rs: Ruleset, present: Present | None = None) -> Json:
@@ -233,8 +240,8 @@ def full_json(rs: Ruleset, present: Present | None = None) -> Json:
         cmds.append({"add": _map_decl(name)})
         cmds.append({"flush": {"map": _obj(name=name)}})
         _map_elements(cmds, "add", name, list(rs.maps.get(name, {}).items()))
-    _base(rs, cmds)
     base_names = {str(d["name"]) for d, _ in _base_rules(rs)}
+    _base(rs, cmds, replace=base_names & present.chains)  # their priority is not known here
     for name in sorted({"forward", "input", "output"} & present.chains - base_names):
         cmds.append({"delete": {"chain": _obj(name=name)}})
     for name in obsolete_chains:  # may reference each other: flush all before deleting
@@ -271,8 +278,11 @@ def transaction(old: Ruleset | None, new: Ruleset, present: Present | None = Non
         _map_elements(cmds, "add", name, [(k, v) for k, v in now_m.items()
                                           if was_m.get(k) != v])
     if _base_rules(old) != _base_rules(new):
-        _base(new, cmds)
-        old_base = {str(d["name"]) for d, _ in _base_rules(old)}
+        declared = {str(d["name"]): d for d, _ in _base_rules(old)}
+        _base(new, cmds, replace={str(d["name"]) for d, _ in _base_rules(new)
+                                  if str(d["name"]) in declared
+                                  and declared[str(d["name"])] != d})
+        old_base = set(declared)
         new_base = {str(d["name"]) for d, _ in _base_rules(new)}
         for name in sorted(old_base - new_base):
             cmds.append({"delete": {"chain": _obj(name=name)}})
