@@ -414,6 +414,9 @@ class Agent:
         try:
             return self._sync_once(full)
         finally:
+            if full:  # off the event path: let the collector see everything once
+                gc.unfreeze()
+                gc.collect()
             gc.freeze()
             if enabled:
                 gc.enable()

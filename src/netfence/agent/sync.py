@@ -154,7 +154,11 @@ def fail_closed(rs: Ruleset, why: str) -> Ruleset:
     maps = {m: {ip: chain + "-fc" for ip, chain in entries.items()}
             for m, entries in rs.maps.items()}
     entry = {d: chain + "-fc" for d, chain in rs.entry.items()}
+    keep = {n for n in rs.sets if n.startswith("self")}  # the only sets base chains name:
+    # if the kernel rejected one of the others, the fail-closed batch must not carry it
     return replace(rs, chains=dict(sorted(chains.items())), maps=maps, entry=entry,
+                   sets={n: d for n, d in rs.sets.items() if n in keep},
+                   elements={n: e for n, e in rs.elements.items() if n in keep},
                    groups={k + "-fc": v for k, v in rs.groups.items()})
 
 
