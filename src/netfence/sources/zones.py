@@ -193,13 +193,39 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
     area_names = [a.name for a in spec.areas]
     net_names = [n.name for n in spec.networks]
     networks = []
+
+    def namespace_name(ns: str, where: str) -> None:
+        if not _NAME.match(ns) or len(ns) > 63:
+            err(where, f"invalid namespace name '{ns}' (RFC 1123 label)")
+
+    def twice(names: list[str], what: str, where: str) -> None:
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                err(where.format(i=i), f"{what} '{name}' is defined twice")
+
+    twice(net_names, "network", "$.spec.networks[{i}].name")
+    twice(area_names, "area", "$.spec.areas[{i}].name")
+    if not _LABEL.match(spec.area_label) or len(spec.area_label.rpartition("/")[2]) > 63:
+        err("$.spec.areaLabel", f"invalid label key '{spec.area_label}'")
+    namespace_name(spec.dns.namespace, "$.spec.dns.namespace")
+    if any(spec.dns.namespace in a.namespaces for a in spec.areas) or any(
+            spec.dns.namespace == ex.namespace for ex in spec.exceptions):
+        err("$.spec.dns.namespace", f"the DNS namespace '{spec.dns.namespace}' is in an area "
+            "(or an exception): its default deny would cut name resolution; list it in "
+            "platformNamespaces instead (it then accepts DNS queries from every pod)")
     for i, n in enumerate(spec.networks):
         ips = IPSet()
+        if not n.cidrs:
+            err(f"$.spec.networks[{i}].cidrs", "give at least one CIDR (an empty list would "
+                "be an empty peer list: every destination)")
         for j, c in enumerate(n.cidrs):
             try:
+                if "/" not in c:
+                    raise ValueError(c)  # a bare address: write ADDR/32 (or /128)
                 ips = ips | IPSet.parse(str(ipaddress.ip_network(c, strict=True)))
             except ValueError:
-                err(f"$.spec.networks[{i}].cidrs[{j}]", f"invalid CIDR '{c}'")
+                err(f"$.spec.networks[{i}].cidrs[{j}]",
+                    f"invalid CIDR '{c}' (ADDRESS/PREFIX, no host bits set)")
         networks.append(Network(n.name, tuple(n.cidrs), ips,
                                 _ports(n.ports, f"$.spec.networks[{i}].ports", err),
                                 _labels(n.labels, f"$.spec.networks[{i}].labels", err)))
@@ -218,6 +244,7 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         if not _NAME.match(a.name):
             err(f"$.spec.areas[{i}].name", f"invalid area name '{a.name}'")
         for j, ns in enumerate(a.namespaces):
+            namespace_name(ns, f"$.spec.areas[{i}].namespaces[{j}]")
             if ns in seen:
                 err(f"$.spec.areas[{i}].namespaces[{j}]",
                     f"namespace '{ns}' is already in area '{seen[ns]}'")
@@ -237,6 +264,7 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
         if a.ingress_controller is not None:
             spec_ic = a.ingress_controller
             where = f"$.spec.areas[{i}].ingressController"
+            namespace_name(spec_ic.namespace, f"{where}.namespace")
             ic = PodRef(spec_ic.namespace, _labels(spec_ic.pod_selector,
                                                    f"{where}.podSelector", err))
             for j, net in enumerate(spec_ic.clients):
@@ -257,6 +285,7 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
             err(f"$.spec.egress.allAreas[{j}]", f"unknown network '{net}'")
     exceptions = []
     for i, ex in enumerate(spec.exceptions):
+        namespace_name(ex.namespace, f"$.spec.exceptions[{i}].namespace")
         if ex.area not in area_names:
             err(f"$.spec.exceptions[{i}].area", f"unknown area '{ex.area}'")
         for j, other in enumerate(ex.allow_ingress_from_ingress_controller_of):
@@ -267,6 +296,11 @@ def convert(doc: SegmentationModelFile, err: Any) -> SegmentationModel:
                                      tuple(ex.allow_ingress_from_ingress_controller_of)))
     monitoring = None
     if spec.monitoring is not None:
+        namespace_name(spec.monitoring.namespace, "$.spec.monitoring.namespace")
+        if not (_PORT_NAME.match(spec.monitoring.port) and len(spec.monitoring.port) <= 15):
+            err("$.spec.monitoring.port", f"invalid port name '{spec.monitoring.port}' "
+                "(a named container port, IANA_SVC_NAME: at most 15 lowercase letters, "
+                "digits and single hyphens, with a letter)")
         monitoring = Monitoring(PodRef(spec.monitoring.namespace, _labels(
             spec.monitoring.pod_selector, "$.spec.monitoring.podSelector", err)),
             spec.monitoring.port)

@@ -457,9 +457,16 @@ def generate_intents(r: Resolved, pods_by_ns: Mapping[str, list[Pod]]) -> list[d
     objs: list[dict[str, Any]] = []
     if r.default_deny:
         for ns in r.fenced:
-            objs.append(_np("netfence-intents-default-deny", ns,
-                            {f"{e.origin}#default-deny/{ns}" for e in r.edges
-                             if e.callee.namespace == ns}, {}, ["Ingress"]))
+            deny_origins = {f"{e.origin}#default-deny/{ns}" for e in r.edges
+                       if e.callee.namespace == ns}
+            objs.append(_np("netfence-intents-default-deny", ns, deny_origins, {},
+                            ["Ingress"]))
+            if ns == r.dns.namespace:  # fencing the DNS namespace must not cut DNS off
+                objs.append(_np("netfence-intents-allow-dns-queries", ns, deny_origins,
+                                {"matchLabels": dict(r.dns.labels)}, ["Ingress"],
+                                ingress=[{"from": [{"namespaceSelector": {}}],
+                                          "ports": [{"protocol": "UDP", "port": 53},
+                                                    {"protocol": "TCP", "port": 53}]}]))
     by_callee: dict[str, list[Edge]] = {}
     for e in r.edges:
         by_callee.setdefault(e.callee.key, []).append(e)
@@ -621,6 +628,17 @@ def intended_ingress(r: Resolved, u: Universe,
         for cls in u.classes:
             if cls.namespace in fenced and not cls.host_network:
                 add(cls.index, port_mask(u, cls, g.ports), srcs)
+    if r.default_deny and r.dns.namespace in fenced:  # the fenced DNS namespace's queries
+        pods = 0
+        for cls in u.classes:
+            if not cls.host_network:
+                pods |= 1 << cls.index
+        dns_ports = (PortRef(port=53, protocol=Protocol.UDP), PortRef(port=53,
+                                                                   protocol=Protocol.TCP))
+        for cls in u.classes:
+            if cls.namespace == r.dns.namespace and not cls.host_network and all(
+                    cls.pods[0].labels.get(k) == v for k, v in r.dns.labels):
+                add(cls.index, port_mask(u, cls, dns_ports), pods)
     return out
 
 
