@@ -145,7 +145,11 @@ def policy_edit_st(draw: st.DrawFn, docs: list[Doc]) -> list[Doc]:
                 new = draw(cnp_st(victim["metadata"]["name"]))
             docs.insert(at, new)
         return docs
-    name = f"edit{len(docs)}"
+    taken = {d["metadata"]["name"] for d in docs}
+    n = len(docs)
+    while f"edit{n}" in taken:
+        n += 1
+    name = f"edit{n}"
     docs.append(draw(np_st("x", name)) if draw(st.booleans()) else draw(cnp_st(name)))
     return docs
 
