@@ -107,3 +107,24 @@ def test_deadman_switch_reverts_unless_confirmed(host_bed: Bed, manifests: Path,
         assert host_bed.probe("web1", host_bed.node_ip, "tcp", 8080)
     finally:
         host_bed.node_exec(["nft", "delete", "table", "inet", "netfence"], check=False)
+
+
+def test_remove_deletes_only_our_table(host_bed: Bed, manifests: Path) -> None:
+    """`netfence agent remove` uninstalls: our table goes at once, other tables stay."""
+    host_bed.nft("table inet other {\n\tchain c {\n"
+                 "\t\ttype filter hook input priority 10;\n\t}\n}\n")
+    try:
+        proc = host_bed.node_exec(agent(host_bed, manifests, "--confirm-timeout", "0"))
+        assert proc.returncode == 0, proc.stderr
+        assert not host_bed.probe("other", host_bed.node_ip, "tcp", 8080)
+        remove = [sys.executable, "-m", "netfence", "agent", "remove"]
+        proc = host_bed.node_exec(remove)
+        assert proc.returncode == 0 and "removed" in proc.stderr, proc.stderr
+        assert host_bed.node_exec(["nft", "list", "table", "inet", "netfence"]).returncode != 0
+        assert host_bed.node_exec(["nft", "list", "table", "inet", "other"]).returncode == 0
+        assert host_bed.probe("other", host_bed.node_ip, "tcp", 8080)
+        proc = host_bed.node_exec(remove)  # nothing left: says so, still exit 0
+        assert proc.returncode == 0 and "nothing to remove" in proc.stderr, proc.stderr
+    finally:
+        host_bed.node_exec(["nft", "delete", "table", "inet", "other"], check=False)
+        host_bed.node_exec(["nft", "delete", "table", "inet", "netfence"], check=False)

@@ -78,7 +78,7 @@ def fingerprint(paths: list[str], ignore: frozenset[str] = frozenset()
         root = Path(p)
         files: Iterator[Path] = root.rglob("*") if root.is_dir() else iter([root])
         for f in files:
-            if str(f.resolve()) in ignore:
+            if ignore and str(f.resolve()) in ignore:
                 continue  # e.g. our own flow log written inside a watched directory
             try:
                 st = f.stat()

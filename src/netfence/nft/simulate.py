@@ -102,8 +102,7 @@ def forward(rs: Ruleset, pkt: Packet) -> Verdict:
     """A new connection through the node's ``forward`` hook (cluster mode)."""
     family = ipaddress.ip_address(pkt.src).version
     logs: list[str] = []
-    if pkt.src == pkt.dst and any(e == (pkt.src, pkt.dst)
-                                  for e in rs.elements.get(f"self{family}", ())):
+    if (pkt.src, pkt.dst) in rs.elements.get(f"self{family}", frozenset()):
         return Verdict(True, logs)
     eg = rs.maps.get(f"eg{family}", {}).get(pkt.src)
     if eg is not None:

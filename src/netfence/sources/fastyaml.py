@@ -307,25 +307,28 @@ def convert(data: Any, lines: list[str], base: int,
                 continue
             raise _Mismatch
 
+    def start(r: int, head: str | None, parent: int) -> tuple[int, int, str, str]:
+        """Where a block begins: (row, column, head, indent) from the given head, or from
+        the next content line, which must be deeper than the parent."""
+        if head is not None:
+            return r, len(head), head, " " * len(head)
+        line = lines[r]
+        rest = line.lstrip(" ")
+        while not rest or rest[0] == "#":
+            r += 1
+            line = lines[r]
+            rest = line.lstrip(" ")
+        col = len(line) - len(rest)
+        if col <= parent:
+            raise _Mismatch
+        return r, col, " " * col, " " * col
+
     def mapping(d: dict[Any, Any], r: int, head: str | None, parent: int,
                 depth: int) -> tuple[MarkedDict, int]:
         nonlocal tally
         if depth >= MAX_DEPTH:
             raise _Mismatch  # the builder reports this limit
-        if head is None:  # the next content line, deeper than the parent
-            line = lines[r]
-            rest = line.lstrip(" ")
-            while not rest or rest[0] == "#":
-                r += 1
-                line = lines[r]
-                rest = line.lstrip(" ")
-            col = len(line) - len(rest)
-            if col <= parent:
-                raise _Mismatch
-            head = pad = " " * col
-        else:
-            col = len(head)
-            pad = " " * col
+        r, col, head, pad = start(r, head, parent)
         out = _new_dict(MarkedDict)
         out.line = base + r
         kl: dict[str, int] = {}
@@ -381,20 +384,7 @@ def convert(data: Any, lines: list[str], base: int,
         nonlocal tally
         if depth >= MAX_DEPTH:
             raise _Mismatch
-        if head is None:  # the next content line, deeper than the parent
-            line = lines[r]
-            rest = line.lstrip(" ")
-            while not rest or rest[0] == "#":
-                r += 1
-                line = lines[r]
-                rest = line.lstrip(" ")
-            col = len(line) - len(rest)
-            if col <= parent:
-                raise _Mismatch
-            head = pad = " " * col
-        else:
-            col = len(head)
-            pad = " " * col
+        r, col, head, pad = start(r, head, parent)
         out = _new_list(MarkedList)
         out.line = base + r
         il: list[int] = []

@@ -36,6 +36,7 @@ from netfence.model.net import IPSet
 from netfence.model.ports import PortSet, Protocol
 from netfence.model.zones import PodRef
 from netfence.synth.verify import address_mismatches
+from netfence.synth.zones import network_policy
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "netfence"}
 ANNOTATION = "netfence.dev/generated-from"
@@ -396,15 +397,9 @@ def policy_name(prefix: str, name: str) -> str:
 def _np(name: str, ns: str, origins: Iterable[str], subject: dict[str, Any],
         types: list[str], ingress: list[dict[str, Any]] | None = None,
         egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"podSelector": subject, "policyTypes": types}
-    if ingress is not None:
-        spec["ingress"] = ingress
-    if egress is not None:
-        spec["egress"] = egress
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED_BY),
-                         "annotations": {ANNOTATION: ", ".join(sorted(set(origins)))}},
-            "spec": spec}
+    return network_policy({"name": name, "namespace": ns, "labels": dict(MANAGED_BY),
+                           "annotations": {ANNOTATION: ", ".join(sorted(set(origins)))}},
+                          subject, types, ingress, egress)
 
 
 def _entries(ports: Iterable[PortRef]) -> list[dict[str, Any]]:

@@ -29,16 +29,23 @@ def _meta(name: str, namespace: str | None, model: SegmentationModel,
     return meta
 
 
-def _np(name: str, ns: str, model: SegmentationModel, part: str, subject: dict[str, Any],
-        types: list[str], ingress: list[dict[str, Any]] | None = None,
-        egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def network_policy(metadata: dict[str, Any], subject: dict[str, Any], types: list[str],
+                   ingress: list[dict[str, Any]] | None = None,
+                   egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A NetworkPolicy object (shared by the zone and the intents generators)."""
     spec: dict[str, Any] = {"podSelector": subject, "policyTypes": types}
     if ingress is not None:
         spec["ingress"] = ingress
     if egress is not None:
         spec["egress"] = egress
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": _meta(name, ns, model, part), "spec": spec}
+            "metadata": metadata, "spec": spec}
+
+
+def _np(name: str, ns: str, model: SegmentationModel, part: str, subject: dict[str, Any],
+        types: list[str], ingress: list[dict[str, Any]] | None = None,
+        egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return network_policy(_meta(name, ns, model, part), subject, types, ingress, egress)
 
 
 def _pods_peer(ref: PodRef) -> dict[str, Any]:
